@@ -1,0 +1,195 @@
+package archive
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Action is what happened to a message at one version.
+type Action string
+
+// The actions a message version can record. Edits, deletions and recalls
+// never remove anything: each is a new version of the same message id.
+const (
+	ActionSend   Action = "send"
+	ActionEdit   Action = "edit"
+	ActionDelete Action = "delete"
+	ActionRecall Action = "recall"
+)
+
+// Valid reports whether a is one of the known actions.
+func (a Action) Valid() bool {
+	switch a {
+	case ActionSend, ActionEdit, ActionDelete, ActionRecall:
+		return true
+	}
+	return false
+}
+
+// Conversation kinds.
+const (
+	KindDirect  = "direct"
+	KindGroup   = "group"
+	KindChannel = "channel"
+)
+
+// Raw payload encodings: RawText keeps the payload as a UTF-8 string, byte
+// for byte; RawBase64 is used when the payload is not valid UTF-8.
+const (
+	RawText   = ""
+	RawBase64 = "base64"
+)
+
+// Conversation is where a message was exchanged.
+type Conversation struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+// Participant is a sender or recipient.
+type Participant struct {
+	ID         string `json:"id"`
+	Name       string `json:"name,omitempty"`
+	Department string `json:"department,omitempty"`
+	External   bool   `json:"external,omitempty"`
+}
+
+// Attachment describes a file sent with a message. Its bytes are a WORM
+// object of their own, content-addressed by SHA256 (AttachmentKey).
+type Attachment struct {
+	Name        string `json:"name"`
+	ContentType string `json:"content_type,omitempty"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+}
+
+// Message is one normalised version of one business message, whatever its
+// source. It is what a segment stores, one JSON line per Message.
+type Message struct {
+	ID           string        `json:"id"`
+	Version      int           `json:"version"`
+	Action       Action        `json:"action"`
+	Platform     string        `json:"platform"`
+	Tenant       string        `json:"tenant"`
+	SourceID     string        `json:"source_id"`
+	Conversation Conversation  `json:"conversation"`
+	From         Participant   `json:"from"`
+	To           []Participant `json:"to,omitempty"`
+	SentAt       time.Time     `json:"sent_at"`
+	ReceivedAt   time.Time     `json:"received_at"`
+	Type         string        `json:"type"`
+	Text         string        `json:"text,omitempty"`
+	Attachments  []Attachment  `json:"attachments,omitempty"`
+	// Raw is the source payload exactly as received: a UTF-8 string, or
+	// base64 when RawEncoding says so.
+	Raw         string `json:"raw,omitempty"`
+	RawEncoding string `json:"raw_encoding,omitempty"`
+	// SHA256 is the hex hash of the canonical encoding of every field
+	// above it (see Hash).
+	SHA256      string    `json:"sha256"`
+	RetainUntil time.Time `json:"retain_until"`
+	Policy      string    `json:"policy,omitempty"`
+}
+
+// MessageID is the stable archive id of a source message: the first 16
+// bytes, in hex, of SHA-256 over tenant, platform and source id.
+func MessageID(tenant, platform, sourceID string) string {
+	h := sha256.New()
+	for _, s := range []string{tenant, platform, sourceID} {
+		fmt.Fprintf(h, "%d:%s;", len(s), s)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// hashed is the part of a Message covered by its SHA256: everything but the
+// hash itself and the retention stamp, which is policy, not content.
+type hashed struct {
+	ID           string        `json:"id"`
+	Version      int           `json:"version"`
+	Action       Action        `json:"action"`
+	Platform     string        `json:"platform"`
+	Tenant       string        `json:"tenant"`
+	SourceID     string        `json:"source_id"`
+	Conversation Conversation  `json:"conversation"`
+	From         Participant   `json:"from"`
+	To           []Participant `json:"to,omitempty"`
+	SentAt       time.Time     `json:"sent_at"`
+	ReceivedAt   time.Time     `json:"received_at"`
+	Type         string        `json:"type"`
+	Text         string        `json:"text,omitempty"`
+	Attachments  []Attachment  `json:"attachments,omitempty"`
+	Raw          string        `json:"raw,omitempty"`
+	RawEncoding  string        `json:"raw_encoding,omitempty"`
+}
+
+// Hash returns the hex SHA-256 of m's canonical encoding: the JSON of its
+// content fields in declaration order, times in UTC.
+func (m *Message) Hash() string {
+	h := hashed{
+		ID: m.ID, Version: m.Version, Action: m.Action, Platform: m.Platform,
+		Tenant: m.Tenant, SourceID: m.SourceID, Conversation: m.Conversation,
+		From: m.From, To: m.To, SentAt: m.SentAt.UTC(), ReceivedAt: m.ReceivedAt.UTC(),
+		Type: m.Type, Text: m.Text, Attachments: m.Attachments,
+		Raw: m.Raw, RawEncoding: m.RawEncoding,
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		// Every field is a plain string, number, bool or time: Marshal
+		// cannot fail on them.
+		panic(fmt.Sprintf("archive: marshal message for hash: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Seal fills the derived fields (ID, SHA256) and normalises times to UTC.
+// Call it once every content field is final.
+func (m *Message) Seal() {
+	m.ID = MessageID(m.Tenant, m.Platform, m.SourceID)
+	m.SentAt = m.SentAt.UTC()
+	m.ReceivedAt = m.ReceivedAt.UTC()
+	m.RetainUntil = m.RetainUntil.UTC()
+	m.SHA256 = m.Hash()
+}
+
+// Verify reports ErrCorrupt when m's content no longer matches its SHA256.
+func (m *Message) Verify() error {
+	if got := m.Hash(); got != m.SHA256 {
+		return fmt.Errorf("message %s v%d: hash %s, recorded %s: %w", m.ID, m.Version, got, m.SHA256, ErrCorrupt)
+	}
+	return nil
+}
+
+// SetRaw stores payload as m.Raw, as text when it is valid UTF-8 and as
+// base64 otherwise, so that the exact bytes can always be recovered.
+func (m *Message) SetRaw(payload []byte) {
+	if utf8.Valid(payload) {
+		m.Raw, m.RawEncoding = string(payload), RawText
+		return
+	}
+	m.Raw, m.RawEncoding = base64.StdEncoding.EncodeToString(payload), RawBase64
+}
+
+// RawBytes returns the exact source payload.
+func (m *Message) RawBytes() ([]byte, error) {
+	if m.RawEncoding == RawBase64 {
+		b, err := base64.StdEncoding.DecodeString(m.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("decode raw payload of %s: %w", m.ID, err)
+		}
+		return b, nil
+	}
+	return []byte(m.Raw), nil
+}
+
+// AttachmentKey is the object key of an attachment's bytes: content-addressed
+// per tenant, so the same file is stored once however often it is sent.
+func AttachmentKey(tenant, sha string) string {
+	return "attachments/" + tenant + "/" + sha[:2] + "/" + sha
+}

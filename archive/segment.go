@@ -1,0 +1,33 @@
+package archive
+
+import "time"
+
+// Segment is the catalog's record of one sealed, uploaded and verified
+// segment object. It carries metadata only, never message bodies.
+type Segment struct {
+	// Key is the object key in the bucket.
+	Key string `json:"key"`
+	// VersionID is the storage version written by the PUT.
+	VersionID string `json:"version_id,omitempty"`
+	Tenant    string `json:"tenant"`
+	// Node is the id of the node that sealed and uploaded it.
+	Node string `json:"node"`
+	// SHA256 is the hex digest of the whole object.
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+	// Count is the number of message versions inside.
+	Count int `json:"count"`
+	// RetainUntil is the object's COMPLIANCE retain-until date: the latest
+	// retain_until of the records inside.
+	RetainUntil time.Time `json:"retain_until"`
+	// MinSentAt and MaxSentAt bound the records' sent_at.
+	MinSentAt time.Time `json:"min_sent_at"`
+	MaxSentAt time.Time `json:"max_sent_at"`
+	// ManifestOffset and ManifestLength locate the manifest frame so that a
+	// reader needs one ranged GET to learn where every record is.
+	ManifestOffset int64     `json:"manifest_offset"`
+	ManifestLength int64     `json:"manifest_length"`
+	SealedAt       time.Time `json:"sealed_at"`
+	// LegalHold is true when the object was written with legal hold on.
+	LegalHold bool `json:"legal_hold,omitempty"`
+}

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/holdfast/holdfast/archive"
+	"github.com/holdfast/holdfast/archive/s3"
+	"github.com/holdfast/holdfast/cluster"
+	"github.com/holdfast/holdfast/config"
+	"github.com/holdfast/holdfast/gateway"
+	"github.com/holdfast/holdfast/internal/corpus"
+)
+
+// benchOptions are the knobs of `holdfast bench ingest`.
+type benchOptions struct {
+	n, clients, batch, naive, naiveClients int
+	s3                                     s3.Config
+	dataDir                                string
+}
+
+// runBenchIngest measures ingest through the HTTP API of an in-process node
+// writing to MinIO, then, in the same run and against the same MinIO, the
+// naive design that writes one locked object per message.
+func runBenchIngest(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
+	var o benchOptions
+	fs.IntVar(&o.n, "n", 200000, "messages to ingest")
+	fs.IntVar(&o.clients, "clients", 8, "concurrent HTTP clients")
+	fs.IntVar(&o.batch, "batch", 250, "messages per request")
+	fs.IntVar(&o.naive, "naive", 3000, "messages for the one-PUT-per-message baseline")
+	fs.IntVar(&o.naiveClients, "naive-clients", 32, "concurrent PUTs of the baseline")
+	fs.StringVar(&o.s3.Endpoint, "s3-endpoint", os.Getenv("HOLDFAST_TEST_S3_ENDPOINT"), "MinIO host:port (HOLDFAST_TEST_S3_ENDPOINT)")
+	fs.StringVar(&o.s3.AccessKey, "s3-access-key", os.Getenv("HOLDFAST_TEST_S3_ACCESS_KEY"), "access key (HOLDFAST_TEST_S3_ACCESS_KEY)")
+	fs.StringVar(&o.s3.SecretKey, "s3-secret-key", os.Getenv("HOLDFAST_TEST_S3_SECRET_KEY"), "secret key (HOLDFAST_TEST_S3_SECRET_KEY)")
+	fs.StringVar(&o.dataDir, "data", "", "shared conversation data (default: find ../shared/data)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("bench ingest: %w", errUsage)
+	}
+	if o.s3.Endpoint == "" {
+		return fmt.Errorf("bench ingest needs MinIO: set HOLDFAST_TEST_S3_ENDPOINT or run `make bench`: %w", errUsage)
+	}
+	if o.dataDir == "" {
+		d, err := corpus.Dir()
+		if err != nil {
+			return err
+		}
+		o.dataDir = d
+	}
+	fmt.Printf("loading %d messages from %s\n", o.n, o.dataDir)
+	msgs, err := corpus.Mixed(o.dataDir, o.n)
+	if err != nil {
+		return err
+	}
+	bodies, raw, err := encodeBatches(msgs, o.batch)
+	if err != nil {
+		return err
+	}
+
+	res, err := benchPipeline(ctx, o, bodies, raw)
+	if err != nil {
+		return err
+	}
+	naive, err := benchNaive(ctx, o, msgs)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nholdfast bench ingest: %d messages (%.1f MB of JSON), %d clients x %d per request, MinIO at %s\n",
+		o.n, float64(raw)/1e6, o.clients, o.batch, o.s3.Endpoint)
+	fmt.Printf("  acked:    %9.0f msgs/s  %6.1f MB/s  ack latency p50 %v  p99 %v  (%d requests)\n",
+		res.ackedRate, res.mbps, res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond), len(bodies))
+	fmt.Printf("  stored:   %9.0f msgs/s  (every message in a verified WORM segment after %v)\n", res.storedRate, res.storedAfter.Round(time.Millisecond))
+	fmt.Printf("  objects:  %9.1f per 10k messages  (%d segments for %d messages)\n", res.objectsPer10k, res.objects, o.n)
+	fmt.Printf("  naive:    %9.0f msgs/s  (one PUT with COMPLIANCE retention per message, %d messages, %d concurrent)\n", naive, o.naive, o.naiveClients)
+	fmt.Printf("  speed-up: %9.1fx acked, %.1fx stored, over the naive baseline\n", res.ackedRate/naive, res.storedRate/naive)
+	return nil
+}
+
+// encodeBatches turns messages into NDJSON request bodies, before the clock
+// starts: the benchmark measures holdfast, not its client.
+func encodeBatches(msgs []corpus.Message, batch int) ([][]byte, int64, error) {
+	var bodies [][]byte
+	var raw int64
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for i, m := range msgs {
+		if err := enc.Encode(m); err != nil {
+			return nil, 0, err
+		}
+		if (i+1)%batch == 0 || i == len(msgs)-1 {
+			bodies = append(bodies, append([]byte(nil), buf.Bytes()...))
+			raw += int64(buf.Len())
+			buf.Reset()
+		}
+	}
+	return bodies, raw, nil
+}
+
+type pipelineResult struct {
+	ackedRate, storedRate, mbps float64
+	p50, p99, storedAfter       time.Duration
+	objects                     int
+	objectsPer10k               float64
+}
+
+func benchPipeline(ctx context.Context, o benchOptions, bodies [][]byte, raw int64) (pipelineResult, error) {
+	var res pipelineResult
+	dir, err := os.MkdirTemp("", "holdfast-bench-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	cfg := o.s3
+	cfg.Bucket = "holdfast-bench-" + randomHex(4)
+	store, err := s3.Open(ctx, cfg, log.WithField("component", "s3"))
+	if err != nil {
+		return res, err
+	}
+	node, err := cluster.Open(cluster.Config{NodeID: "bench", RaftListen: "127.0.0.1:0", Dir: filepath.Join(dir, "raft"), Bootstrap: true}, log.WithField("component", "cluster"))
+	if err != nil {
+		return res, err
+	}
+	defer node.Close()
+	if err := node.WaitLeader(ctx); err != nil {
+		return res, err
+	}
+	token := "bench-" + randomHex(16)
+	def := config.Default()
+	gw, err := gateway.New(gateway.Config{
+		NodeID: "bench", DataDir: filepath.Join(dir, "node"), Listen: "127.0.0.1:0",
+		SpoolMaxBytes: int64(def.Spool.MaxBytes), SegmentMaxBytes: int64(def.Segment.MaxBytes),
+		SegmentMaxAge: time.Duration(def.Segment.MaxAge), Retention: def.Retention.Default,
+		RetentionFloor: time.Duration(def.Retention.Floor),
+		Tokens:         []gateway.Token{{Name: "bench", Role: gateway.RoleIngest, TokenSHA256: gateway.HashToken(token)}},
+	}, store, node, log.WithField("component", "gateway"))
+	if err != nil {
+		return res, err
+	}
+	if err := gw.Start(ctx); err != nil {
+		return res, err
+	}
+	defer gw.Shutdown(context.Background())
+
+	url := "http://" + gw.Addr() + "/v1/messages"
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.clients}}
+	lat := make([]time.Duration, len(bodies))
+	var next atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := 0; c < o.clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(bodies) || ctx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				err := postBatch(ctx, hc, url, token, bodies[i])
+				lat[i] = time.Since(t0)
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	acked := time.Since(start)
+	if firstErr != nil {
+		return res, firstErr
+	}
+	if err := gw.WaitStored(ctx); err != nil {
+		return res, err
+	}
+	stored := time.Since(start)
+	n := 0
+	for _, b := range bodies {
+		n += bytes.Count(b, []byte{'\n'})
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	count, err := node.SegmentCount()
+	if err != nil {
+		return res, err
+	}
+	res = pipelineResult{
+		ackedRate: float64(n) / acked.Seconds(), storedRate: float64(n) / stored.Seconds(),
+		mbps: float64(raw) / 1e6 / acked.Seconds(), p50: lat[len(lat)/2], p99: lat[len(lat)*99/100],
+		storedAfter: stored, objects: count, objectsPer10k: float64(count) / float64(n) * 10000,
+	}
+	return res, nil
+}
+
+func postBatch(ctx context.Context, hc *http.Client, url, token string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("ingest answered %d: %s", resp.StatusCode, data)
+	}
+	return nil
+}
+
+// benchNaive writes one object per message with COMPLIANCE retention: the
+// per-message design that the segment pipeline replaces.
+func benchNaive(ctx context.Context, o benchOptions, msgs []corpus.Message) (float64, error) {
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	cfg := o.s3
+	cfg.Bucket = "holdfast-naive-" + randomHex(4)
+	store, err := s3.Open(ctx, cfg, log.WithField("component", "s3"))
+	if err != nil {
+		return 0, err
+	}
+	n := min(o.naive, len(msgs))
+	until := time.Now().Add(24 * time.Hour)
+	var next atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := 0; c < o.naiveClients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				b, _ := json.Marshal(msgs[i])
+				key := fmt.Sprintf("naive/%08d.json", i)
+				if _, err := store.Put(ctx, key, bytes.NewReader(b), int64(len(b)), archive.PutOptions{RetainUntil: until, ContentType: "application/json"}); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, fmt.Errorf("naive baseline: %w", firstErr)
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

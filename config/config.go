@@ -1,0 +1,185 @@
+package config
+
+import (
+	"path/filepath"
+	"time"
+)
+
+// Defaults: every key the file may leave out takes one of these.
+const (
+	DefaultNodeID        = "node1"
+	DefaultDataDir       = "/var/lib/holdfast"
+	DefaultHTTPListen    = "127.0.0.1:8080"
+	DefaultMaxBodyBytes  = 64 * MiB
+	DefaultMaxFieldBytes = 1 * MiB
+	DefaultRaftListen    = "127.0.0.1:7000"
+	DefaultStorageKind   = StorageS3
+	DefaultS3Endpoint    = "127.0.0.1:9000"
+	DefaultS3Bucket      = "holdfast"
+	DefaultSpoolMaxBytes = 10 * GiB
+	DefaultSegmentBytes  = 16 * MiB
+	DefaultSegmentAge    = Duration(30 * time.Second)
+	DefaultRetention     = "7y"
+	DefaultRetainFloor   = Duration(24 * time.Hour)
+	DefaultLogLevel      = "info"
+	DefaultLogFormat     = "json"
+)
+
+// Storage kinds, the values of storage.kind.
+const (
+	StorageS3 = "s3" // an S3-compatible bucket with Object Lock
+	StorageFS = "fs" // a local directory (single machine, tests)
+)
+
+// Config is the whole configuration file. Its YAML keys are the product's
+// contract with users (DESIGN.md, "Config file").
+type Config struct {
+	Node      Node      `yaml:"node"`
+	HTTP      HTTP      `yaml:"http"`
+	SMTP      SMTP      `yaml:"smtp"`
+	Cluster   Cluster   `yaml:"cluster"`
+	Storage   Storage   `yaml:"storage"`
+	Spool     Spool     `yaml:"spool"`
+	Segment   Segment   `yaml:"segment"`
+	Retention Retention `yaml:"retention"`
+	Auth      Auth      `yaml:"auth"`
+	Log       Log       `yaml:"log"`
+}
+
+// Node names this daemon and where it keeps its local state.
+type Node struct {
+	ID      string `yaml:"id"`       // unique in the cluster: [A-Za-z0-9_.-]{1,64}
+	DataDir string `yaml:"data_dir"` // spool, raft log and index live below it
+}
+
+// HTTP is the API listener.
+type HTTP struct {
+	Listen        string `yaml:"listen"`          // host:port
+	TLSCert       string `yaml:"tls_cert"`        // PEM file; with TLSKey turns on HTTPS
+	TLSKey        string `yaml:"tls_key"`         // PEM file
+	MaxBodyBytes  Size   `yaml:"max_body_bytes"`  // largest request body
+	MaxFieldBytes Size   `yaml:"max_field_bytes"` // largest single field in a message
+}
+
+// SMTP is the journaling listener.
+type SMTP struct {
+	Listen string `yaml:"listen"` // host:port; empty turns SMTP off
+}
+
+// Cluster is the Raft membership of this node.
+type Cluster struct {
+	RaftListen string   `yaml:"raft_listen"` // host:port other nodes reach this node's Raft on
+	Join       []string `yaml:"join"`        // existing members' HTTP addresses, host:port or URL
+	Secret     string   `yaml:"secret"`      // shared by the members; empty means none
+}
+
+// Storage chooses and configures the WORM object store.
+type Storage struct {
+	Kind string `yaml:"kind"` // StorageS3 or StorageFS
+	S3   S3     `yaml:"s3"`
+	FS   FS     `yaml:"fs"`
+}
+
+// S3 is an S3-compatible bucket; it must have Object Lock enabled.
+type S3 struct {
+	Endpoint  string `yaml:"endpoint"` // host[:port], no scheme (see Secure)
+	Bucket    string `yaml:"bucket"`
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"secret_key"`
+	Secure    bool   `yaml:"secure"` // HTTPS to the endpoint
+	Region    string `yaml:"region"`
+}
+
+// FS is the local-directory object store.
+type FS struct {
+	Dir string `yaml:"dir"` // empty means <data_dir>/objects, see Resolve
+}
+
+// Spool is the local fsync'd queue in front of storage.
+type Spool struct {
+	MaxBytes Size `yaml:"max_bytes"` // beyond it ingest answers 503 / SMTP 451
+}
+
+// Segment says when the open segment is sealed and stored.
+type Segment struct {
+	MaxBytes Size     `yaml:"max_bytes"`
+	MaxAge   Duration `yaml:"max_age"`
+}
+
+// Retention is how long messages are kept.
+type Retention struct {
+	Default  Period   `yaml:"default"`  // for messages no policy matches
+	Floor    Duration `yaml:"floor"`    // no period may be shorter
+	Policies []Policy `yaml:"policies"` // matched in order
+}
+
+// Policy is a retention rule for the messages its non-empty criteria match.
+type Policy struct {
+	Name         string `yaml:"name"`
+	Tenant       string `yaml:"tenant"`
+	Platform     string `yaml:"platform"`
+	Department   string `yaml:"department"`
+	User         string `yaml:"user"`
+	Conversation string `yaml:"conversation"`
+	Retain       Period `yaml:"retain"`
+}
+
+// Auth lists the API's bearer tokens.
+type Auth struct {
+	Tokens []Token `yaml:"tokens"`
+}
+
+// Token is one API client. Only the token's SHA-256 is configured, never
+// the token itself.
+type Token struct {
+	Name        string `yaml:"name"`
+	Role        string `yaml:"role"`         // ingest, supervisor, legal, admin or auditor
+	TokenSHA256 string `yaml:"token_sha256"` // 64 lowercase hex digits
+}
+
+// Log configures the daemon's logs.
+type Log struct {
+	Level  string `yaml:"level"`  // trace, debug, info, warn or error
+	Format string `yaml:"format"` // json or text
+}
+
+// Default returns the configuration with every default filled in. It is
+// valid as it stands.
+func Default() Config {
+	retain, err := ParsePeriod(DefaultRetention)
+	if err != nil {
+		panic(err) // DefaultRetention is a constant
+	}
+	return Config{
+		Node: Node{ID: DefaultNodeID, DataDir: DefaultDataDir},
+		HTTP: HTTP{
+			Listen:        DefaultHTTPListen,
+			MaxBodyBytes:  DefaultMaxBodyBytes,
+			MaxFieldBytes: DefaultMaxFieldBytes,
+		},
+		Cluster:   Cluster{RaftListen: DefaultRaftListen},
+		Storage:   Storage{Kind: DefaultStorageKind, S3: S3{Endpoint: DefaultS3Endpoint, Bucket: DefaultS3Bucket}},
+		Spool:     Spool{MaxBytes: DefaultSpoolMaxBytes},
+		Segment:   Segment{MaxBytes: DefaultSegmentBytes, MaxAge: DefaultSegmentAge},
+		Retention: Retention{Default: retain, Floor: DefaultRetainFloor},
+		Log:       Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+	}
+}
+
+// Resolve fills in the settings derived from others: an empty storage.fs.dir
+// becomes <data_dir>/objects. Call it after the last override, since a
+// changed data_dir moves what was derived from it.
+func (c *Config) Resolve() {
+	if c.Storage.FS.Dir == "" {
+		c.Storage.FS.Dir = filepath.Join(c.Node.DataDir, "objects")
+	}
+}
+
+// SpoolDir is the spool's directory, <data_dir>/spool.
+func (c *Config) SpoolDir() string { return filepath.Join(c.Node.DataDir, "spool") }
+
+// RaftDir is the Raft log and snapshot directory, <data_dir>/raft.
+func (c *Config) RaftDir() string { return filepath.Join(c.Node.DataDir, "raft") }
+
+// IndexDir is the search index directory, <data_dir>/index.
+func (c *Config) IndexDir() string { return filepath.Join(c.Node.DataDir, "index") }

@@ -1,0 +1,63 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// APIError is an error a client can act on: a stable machine code, an HTTP
+// status and a human sentence, with the field and input line at fault where
+// there is one.
+type APIError struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+	Line    int    `json:"line,omitempty"`
+}
+
+func (e *APIError) Error() string {
+	s := e.Code + ": " + e.Message
+	if e.Field != "" {
+		s += " (field " + e.Field + ")"
+	}
+	if e.Line > 0 {
+		s += fmt.Sprintf(" (line %d)", e.Line)
+	}
+	return s
+}
+
+// Machine codes of APIError.
+const (
+	CodeBadRequest    = "bad_request"
+	CodeInvalidJSON   = "invalid_json"
+	CodeInvalidField  = "invalid_field"
+	CodeInvalidUTF8   = "invalid_utf8"
+	CodeTooLarge      = "too_large"
+	CodeUnauthorized  = "unauthorized"
+	CodeForbidden     = "forbidden"
+	CodeNotFound      = "not_found"
+	CodeConflict      = "conflict"
+	CodeSpoolFull     = "spool_full"
+	CodeUnavailable   = "unavailable"
+	CodeInternal      = "internal"
+	CodeUnsupported   = "unsupported_media_type"
+	CodeStoreTimedOut = "store_timeout"
+)
+
+func badField(line int, field, format string, args ...any) *APIError {
+	return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidField, Field: field, Line: line, Message: fmt.Sprintf(format, args...)}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // the client may be gone; nothing to do about it
+}
+
+func writeError(w http.ResponseWriter, e *APIError) {
+	writeJSON(w, e.Status, map[string]*APIError{"error": e})
+}

@@ -1,0 +1,258 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/holdfast/holdfast/archive"
+	"github.com/holdfast/holdfast/gateway/spool"
+)
+
+// Defaults of the gateway.
+const (
+	DefaultMaxBodyBytes  = 64 << 20
+	DefaultMaxFieldBytes = 1 << 20
+	// DefaultRetryAfter is what a 503 tells a sender to wait, in seconds.
+	DefaultRetryAfter = 5
+	// DefaultShutdownTimeout bounds how long a graceful stop waits for
+	// requests to finish and the spool to drain to storage.
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// Config is the gateway's typed configuration; cmd/holdfast fills it from
+// the config file.
+type Config struct {
+	NodeID          string
+	DataDir         string // spool/ and ledger.db live here
+	Listen          string
+	TLSCert, TLSKey string
+	MaxBodyBytes    int64
+	MaxFieldBytes   int64
+	SpoolMaxBytes   int64
+	SegmentMaxBytes int64
+	SegmentMaxAge   time.Duration
+	Retention       archive.Period
+	RetentionFloor  time.Duration
+	Tokens          []Token
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Gateway is the daemon's front: the HTTP API, the spool, the ledger and the
+// uploader that turns spooled records into WORM segments.
+type Gateway struct {
+	cfg      Config
+	log      *logrus.Entry
+	store    archive.ObjectStore
+	spool    *spool.Spool
+	ledger   *ledger
+	codec    *archive.Codec
+	uploader *uploader
+	auth     *authenticator
+	metrics  *metrics
+	admin    string
+	// spoolFull is set when the spool refused an append and cleared by the
+	// next accepted one.
+	spoolFull atomic.Bool
+
+	srv      *http.Server
+	ln       net.Listener
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	closeErr error
+	once     sync.Once
+}
+
+// New opens the spool and ledger under cfg.DataDir and replays spooled
+// records into the ledger. Nothing is served until Start.
+func New(cfg Config, store archive.ObjectStore, catalog Catalog, log *logrus.Entry) (*Gateway, error) {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxFieldBytes <= 0 {
+		cfg.MaxFieldBytes = DefaultMaxFieldBytes
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	tokens, secret, err := loadOrCreateAdmin(cfg.DataDir, cfg.Tokens)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		cfg: cfg, log: log, store: store, metrics: &metrics{},
+		auth: &authenticator{tokens: append(append([]Token(nil), cfg.Tokens...), tokens...)}, admin: secret,
+	}
+	g.spool, err = spool.Open(filepath.Join(cfg.DataDir, "spool"), spool.Options{MaxBytes: cfg.SpoolMaxBytes}, log.WithField("component", "spool"))
+	if err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
+	}
+	g.ledger, err = openLedger(filepath.Join(cfg.DataDir, "ledger.db"))
+	if err != nil {
+		g.spool.Close()
+		return nil, err
+	}
+	if g.codec, err = archive.NewCodec(); err != nil {
+		g.ledger.Close()
+		g.spool.Close()
+		return nil, err
+	}
+	if err := g.replaySpool(); err != nil {
+		g.closeStores()
+		return nil, err
+	}
+	g.metrics.spoolBytes = g.spool.Size
+	g.metrics.spoolPendingRecord = func() int64 { return int64(g.spool.LastLSN() + 1 - g.spool.Watermark()) }
+	g.metrics.storageUp.set(1)
+	g.uploader = &uploader{
+		node: cfg.NodeID, maxBytes: cfg.SegmentMaxBytes, maxAge: cfg.SegmentMaxAge,
+		spool: g.spool, store: store, catalog: catalog, ledger: g.ledger, codec: g.codec,
+		metrics: g.metrics, log: log.WithField("component", "uploader"),
+	}
+	g.uploader.init()
+	return g, nil
+}
+
+// AdminToken is the admin token generated at first start, or "" when one
+// existed already. It is never stored in the clear: show it once.
+func (g *Gateway) AdminToken() string { return g.admin }
+
+// replaySpool re-enters every record still in the spool into the ledger:
+// the ledger is written without fsync, the spool is the durable copy.
+func (g *Gateway) replaySpool() error {
+	ctx := context.Background()
+	var n int
+	for next := g.spool.Watermark(); next <= g.spool.LastLSN(); {
+		recs, err := g.spool.Read(ctx, next, DefaultBatchRecords, 16<<20)
+		if err != nil {
+			return fmt.Errorf("replay spool from %d: %w", next, err)
+		}
+		for _, r := range recs {
+			next = r.LSN + 1
+			h, body, err := decodeSpoolRecord(r.Data)
+			if err != nil {
+				return fmt.Errorf("replay spool record %d: %w", r.LSN, err)
+			}
+			if h.Kind != kindMessage {
+				continue
+			}
+			m := archive.Message{ID: h.ID, Version: h.Version, SHA256: h.SHA256, RetainUntil: h.RetainUntil}
+			if err := decodeAction(body, &m); err != nil {
+				return fmt.Errorf("replay spool record %d: %w", r.LSN, err)
+			}
+			if err := g.ledger.replay(&m, h.Event, r.LSN); err != nil {
+				return fmt.Errorf("replay spool record %d: %w", r.LSN, err)
+			}
+			n++
+		}
+	}
+	if n > 0 {
+		g.log.WithFields(logrus.Fields{"records": n, "from": g.spool.Watermark()}).Info("spooled records awaiting upload")
+	}
+	return g.ledger.Sync()
+}
+
+// Start listens on cfg.Listen and starts the uploader.
+func (g *Gateway) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", g.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", g.cfg.Listen, err)
+	}
+	if g.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(g.cfg.TLSCert, g.cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("load tls certificate: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	g.ln = ln
+	g.srv = &http.Server{
+		Handler:           g.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          nil,
+	}
+	uctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	g.wg.Add(2)
+	go func() {
+		defer g.wg.Done()
+		g.uploader.run(uctx)
+	}()
+	go func() {
+		defer g.wg.Done()
+		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.WithError(err).Error("http server stopped")
+		}
+	}()
+	g.log.WithField("addr", ln.Addr().String()).Info("listening")
+	return nil
+}
+
+// Addr is the address the API listens on.
+func (g *Gateway) Addr() string { return g.ln.Addr().String() }
+
+// Shutdown stops the gateway in the order that loses nothing: first stop
+// taking requests (letting those in flight finish), then let the uploader
+// seal and upload what is spooled until ctx expires, then stop it and close
+// the ledger and spool. Whatever could not be uploaded stays in the spool and
+// is uploaded at the next start. Idempotent.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.once.Do(func() {
+		if g.srv != nil {
+			if err := g.srv.Shutdown(ctx); err != nil {
+				g.log.WithError(err).Warn("http shutdown")
+			}
+			g.drain(ctx)
+			g.cancel()
+			g.wg.Wait()
+		}
+		g.closeErr = g.closeStores()
+	})
+	return g.closeErr
+}
+
+// drain waits until every spooled record is in storage or ctx expires.
+func (g *Gateway) drain(ctx context.Context) {
+	last := g.spool.LastLSN()
+	if g.spool.Watermark() > last {
+		return
+	}
+	g.log.WithField("records", last+1-g.spool.Watermark()).Info("uploading spooled records before stopping")
+	if err := g.WaitStored(ctx); err != nil {
+		g.log.WithField("left", last+1-g.spool.Watermark()).Warn("stopping with records still spooled; they are uploaded at the next start")
+	}
+	// Wait for the watermark too, so that the next start does not
+	// re-check the batch.
+	for g.spool.Watermark() <= last && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (g *Gateway) closeStores() error {
+	g.codec.Close()
+	return errors.Join(g.ledger.Close(), g.spool.Close())
+}
+
+// WaitStored blocks until every record spooled so far is in storage.
+func (g *Gateway) WaitStored(ctx context.Context) error {
+	last := g.spool.LastLSN()
+	if g.spool.Watermark() > last {
+		return nil
+	}
+	return g.uploader.waitStored(ctx, last)
+}

@@ -1,0 +1,253 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/holdfast/holdfast/archive"
+)
+
+// DefaultTenant is the tenant of a record that names none.
+const DefaultTenant = "default"
+
+// maxFutureSkew is how far in the future a sent_at may be before it is
+// refused as a clock error rather than archived with a wrong date.
+const maxFutureSkew = 24 * time.Hour
+
+// inputMessage is the normalised record as a journal source sends it: the
+// fields of archive.Message that a sender knows. holdfast computes id,
+// sha256, received_at, retain_until and policy itself.
+type inputMessage struct {
+	Platform     string                `json:"platform"`
+	Tenant       string                `json:"tenant"`
+	SourceID     string                `json:"source_id"`
+	Action       string                `json:"action"`
+	Version      *int                  `json:"version"`
+	Conversation archive.Conversation  `json:"conversation"`
+	From         archive.Participant   `json:"from"`
+	To           []archive.Participant `json:"to"`
+	SentAt       string                `json:"sent_at"`
+	Type         string                `json:"type"`
+	Text         string                `json:"text"`
+	Attachments  []inputAttachment     `json:"attachments"`
+	Raw          json.RawMessage       `json:"raw"`
+
+	// Set by holdfast: accepted only so that the error can say so.
+	ID          *json.RawMessage `json:"id"`
+	SHA256      *json.RawMessage `json:"sha256"`
+	ReceivedAt  *json.RawMessage `json:"received_at"`
+	RetainUntil *json.RawMessage `json:"retain_until"`
+	Policy      *json.RawMessage `json:"policy"`
+}
+
+type inputAttachment struct {
+	Name        string `json:"name"`
+	ContentType string `json:"content_type"`
+	Size        *int64 `json:"size"`
+	SHA256      string `json:"sha256"`
+	// Data is the file's bytes in base64; when present they are stored
+	// as a WORM object of their own.
+	Data *string `json:"data"`
+}
+
+// blob is an attachment's bytes waiting to be stored.
+type blob struct {
+	Tenant      string
+	SHA256      string
+	ContentType string
+	Data        []byte
+}
+
+var (
+	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+	hexPattern  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// normalize validates one input record and turns it into a record whose
+// message content is final (not yet versioned, stamped or sealed), with the
+// attachment bytes it carries.
+func normalize(it item, maxField int64, now time.Time) (*record, *APIError) {
+	m, blobs, version, e := parseInput(it, maxField, now)
+	if e != nil {
+		return nil, e
+	}
+	r := &record{line: it.line, msg: m, blobs: blobs}
+	if version != nil {
+		r.explicit, r.msg.Version = true, *version
+	}
+	return r, nil
+}
+
+func parseInput(it item, maxField int64, now time.Time) (archive.Message, []blob, *int, *APIError) {
+	var in inputMessage
+	dec := json.NewDecoder(bytes.NewReader(it.data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		e := jsonError(it.data, it.line, err)
+		e.Line = it.line
+		return archive.Message{}, nil, nil, e
+	}
+	l := it.line
+	for f, v := range map[string]*json.RawMessage{"id": in.ID, "sha256": in.SHA256, "received_at": in.ReceivedAt, "retain_until": in.RetainUntil, "policy": in.Policy} {
+		if v != nil {
+			return archive.Message{}, nil, nil, badField(l, f, "%s is set by holdfast and must not be sent", f)
+		}
+	}
+	if e := checkSizes(&in, maxField, l); e != nil {
+		return archive.Message{}, nil, nil, e
+	}
+	m := archive.Message{
+		Platform: strings.ToLower(in.Platform), Tenant: in.Tenant, SourceID: in.SourceID,
+		Action: archive.Action(in.Action), Conversation: in.Conversation, From: in.From, To: in.To,
+		Type: in.Type, Text: in.Text,
+	}
+	if m.Tenant == "" {
+		m.Tenant = DefaultTenant
+	}
+	if m.Action == "" {
+		m.Action = archive.ActionSend
+	}
+	if m.Type == "" {
+		m.Type = "text"
+	}
+	switch {
+	case m.Platform == "":
+		return m, nil, nil, badField(l, "platform", "platform is required (e.g. wecom, slack, email, generic)")
+	case !namePattern.MatchString(m.Platform):
+		return m, nil, nil, badField(l, "platform", "platform %q must be lowercase letters, digits, '_', '.' or '-'", in.Platform)
+	case !namePattern.MatchString(m.Tenant) && m.Tenant != "_audit":
+		return m, nil, nil, badField(l, "tenant", "tenant %q must be lowercase letters, digits, '_', '.' or '-' (at most 64)", m.Tenant)
+	case strings.TrimSpace(m.SourceID) == "":
+		return m, nil, nil, badField(l, "source_id", "source_id is required: the platform's own message id")
+	case !m.Action.Valid():
+		return m, nil, nil, badField(l, "action", "action %q is not one of send, edit, delete, recall", in.Action)
+	case in.Version != nil && *in.Version < 0:
+		return m, nil, nil, badField(l, "version", "version must not be negative")
+	case in.Version != nil && m.Action == archive.ActionSend && *in.Version != 0:
+		return m, nil, nil, badField(l, "version", "a send is version 0; edits, deletions and recalls are 1 and later")
+	case in.Version != nil && m.Action != archive.ActionSend && *in.Version == 0:
+		return m, nil, nil, badField(l, "version", "version 0 is the original send; a %s is version 1 or later", m.Action)
+	case strings.TrimSpace(m.Conversation.ID) == "":
+		return m, nil, nil, badField(l, "conversation.id", "conversation.id is required")
+	case m.Conversation.Kind != "" && m.Conversation.Kind != archive.KindDirect && m.Conversation.Kind != archive.KindGroup && m.Conversation.Kind != archive.KindChannel:
+		return m, nil, nil, badField(l, "conversation.kind", "conversation.kind %q is not one of direct, group, channel", m.Conversation.Kind)
+	case strings.TrimSpace(m.From.ID) == "":
+		return m, nil, nil, badField(l, "from.id", "from.id is required: who sent the message")
+	}
+	for i, p := range m.To {
+		if strings.TrimSpace(p.ID) == "" {
+			return m, nil, nil, badField(l, fmt.Sprintf("to[%d].id", i), "every recipient needs an id")
+		}
+	}
+	if m.Conversation.Kind == "" {
+		m.Conversation.Kind = archive.KindGroup
+		if len(m.To) == 1 {
+			m.Conversation.Kind = archive.KindDirect
+		}
+	}
+	if in.SentAt == "" {
+		return m, nil, nil, badField(l, "sent_at", "sent_at is required (RFC 3339, e.g. 2026-01-02T15:04:05Z)")
+	}
+	sent, err := time.Parse(time.RFC3339Nano, in.SentAt)
+	if err != nil {
+		return m, nil, nil, badField(l, "sent_at", "sent_at %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", in.SentAt)
+	}
+	if sent.After(now.Add(maxFutureSkew)) {
+		return m, nil, nil, badField(l, "sent_at", "sent_at %s is more than a day in the future", in.SentAt)
+	}
+	m.SentAt = sent.UTC()
+	blobs, e := attachments(&m, in.Attachments, l)
+	if e != nil {
+		return m, nil, nil, e
+	}
+	if m.Action == archive.ActionSend && strings.TrimSpace(m.Text) == "" && len(m.Attachments) == 0 {
+		return m, nil, nil, badField(l, "text", "a send needs text or at least one attachment")
+	}
+	switch {
+	case len(in.Raw) == 0 || string(in.Raw) == "null":
+		m.SetRaw(it.data)
+	case in.Raw[0] == '"':
+		var s string
+		if err := json.Unmarshal(in.Raw, &s); err != nil {
+			return m, nil, nil, badField(l, "raw", "raw is not a valid JSON string")
+		}
+		m.SetRaw([]byte(s))
+	default:
+		m.SetRaw(in.Raw)
+	}
+	return m, blobs, in.Version, nil
+}
+
+func checkSizes(in *inputMessage, max int64, line int) *APIError {
+	fields := map[string]string{
+		"platform": in.Platform, "tenant": in.Tenant, "source_id": in.SourceID, "text": in.Text,
+		"type": in.Type, "conversation.id": in.Conversation.ID, "conversation.name": in.Conversation.Name,
+		"from.id": in.From.ID, "from.name": in.From.Name, "raw": string(in.Raw),
+	}
+	for f, v := range fields {
+		if int64(len(v)) > max {
+			return &APIError{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Field: f, Line: line,
+				Message: fmt.Sprintf("%s is %d bytes, more than the %d allowed (http.max_field_bytes)", f, len(v), max)}
+		}
+	}
+	return nil
+}
+
+func attachments(m *archive.Message, in []inputAttachment, line int) ([]blob, *APIError) {
+	var blobs []blob
+	for i, a := range in {
+		f := fmt.Sprintf("attachments[%d]", i)
+		if strings.TrimSpace(a.Name) == "" {
+			return nil, badField(line, f+".name", "an attachment needs a name")
+		}
+		att := archive.Attachment{Name: a.Name, ContentType: a.ContentType, SHA256: strings.ToLower(a.SHA256)}
+		if a.Data != nil {
+			data, err := base64.StdEncoding.DecodeString(*a.Data)
+			if err != nil {
+				return nil, badField(line, f+".data", "attachment data is not valid base64: %v", err)
+			}
+			sum := sha256.Sum256(data)
+			sha := hex.EncodeToString(sum[:])
+			if att.SHA256 != "" && att.SHA256 != sha {
+				return nil, badField(line, f+".sha256", "sha256 %s does not match the data (%s)", att.SHA256, sha)
+			}
+			if a.Size != nil && *a.Size != int64(len(data)) {
+				return nil, badField(line, f+".size", "size %d does not match the data (%d bytes)", *a.Size, len(data))
+			}
+			att.SHA256, att.Size = sha, int64(len(data))
+			blobs = append(blobs, blob{Tenant: m.Tenant, SHA256: sha, ContentType: a.ContentType, Data: data})
+		} else {
+			if !hexPattern.MatchString(att.SHA256) {
+				return nil, badField(line, f+".sha256", "an attachment without data needs its sha256 (64 hex digits)")
+			}
+			if a.Size == nil || *a.Size < 0 {
+				return nil, badField(line, f+".size", "an attachment without data needs its size")
+			}
+			att.Size = *a.Size
+		}
+		m.Attachments = append(m.Attachments, att)
+	}
+	return blobs, nil
+}
+
+// eventKey identifies one event for idempotency: an explicit version, or
+// for a later version sent without one, the hash of what it says.
+func eventKey(m *archive.Message, explicit bool) string {
+	if explicit || m.Action == archive.ActionSend {
+		return fmt.Sprintf("%s/v%d", m.Action, m.Version)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%s|%s|%s|", m.Action, m.SentAt.Format(time.RFC3339Nano), m.Type, m.Text)
+	for _, a := range m.Attachments {
+		fmt.Fprintf(h, "%s:%s|", a.Name, a.SHA256)
+	}
+	return fmt.Sprintf("%s/h%x", m.Action, h.Sum(nil)[:12])
+}

@@ -1,0 +1,505 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/holdfast/holdfast/archive"
+	"github.com/holdfast/holdfast/gateway/spool"
+)
+
+// Catalog is what the gateway needs from the cluster: recording sealed
+// segments. cluster.Node satisfies it.
+type Catalog interface {
+	SealSegments(ctx context.Context, segs []archive.Segment) error
+}
+
+// Defaults of the uploader.
+const (
+	// DefaultBatchRecords bounds one read from the spool.
+	DefaultBatchRecords = 8192
+	// minBackoff and maxBackoff bound the retry delay of a failing upload.
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// uploader turns spooled records into WORM segments. It works through the
+// spool in LSN order, one batch [from, to) at a time:
+//
+//  1. persist an intent for [from, to), so that a crash re-uploads exactly
+//     this range under the same deterministic keys;
+//  2. group the records by tenant and retention day and encode a segment
+//     per group; store attachments;
+//  3. PUT each segment under COMPLIANCE retention, re-read it and compare
+//     its hash (after a crash, an object already there and intact is kept);
+//  4. record the segments in the catalog, record where each version is in
+//     the ledger and sync it, then wake ?ack=stored waiters;
+//  5. commit the spool watermark to `to`, which frees the spool files.
+type uploader struct {
+	node     string
+	maxBytes int64
+	maxAge   time.Duration
+	spool    *spool.Spool
+	store    archive.ObjectStore
+	catalog  Catalog
+	ledger   *ledger
+	codec    *archive.Codec
+	metrics  *metrics
+	log      *logrus.Entry
+
+	flushC chan struct{}
+
+	mu       sync.Mutex
+	stored   uint64        // every LSN < stored is in storage
+	storedC  chan struct{} // closed and replaced when stored moves
+	storeErr error         // last storage error, nil once a PUT succeeds
+}
+
+func (u *uploader) init() {
+	u.flushC = make(chan struct{}, 1)
+	u.storedC = make(chan struct{})
+	u.stored = u.spool.Watermark()
+}
+
+// flush asks the uploader to seal what it holds now instead of waiting for
+// size or age.
+func (u *uploader) flush() {
+	select {
+	case u.flushC <- struct{}{}:
+	default:
+	}
+}
+
+// waitStored blocks until the record at lsn is in storage.
+func (u *uploader) waitStored(ctx context.Context, lsn uint64) error {
+	u.flush()
+	for {
+		u.mu.Lock()
+		done, c := u.stored > lsn, u.storedC
+		u.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (u *uploader) setStored(next uint64) {
+	u.mu.Lock()
+	if next > u.stored {
+		u.stored = next
+		close(u.storedC)
+		u.storedC = make(chan struct{})
+	}
+	u.mu.Unlock()
+}
+
+func (u *uploader) setStoreErr(err error) {
+	u.mu.Lock()
+	u.storeErr = err
+	u.mu.Unlock()
+	u.metrics.storageUp.set(boolGauge(err == nil))
+}
+
+// StorageErr is the last storage error, or nil when the last attempt worked.
+func (u *uploader) StorageErr() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.storeErr
+}
+
+// run works through the spool until ctx is done.
+func (u *uploader) run(ctx context.Context) {
+	if in, ok := u.spool.Intent(); ok {
+		u.log.WithFields(logrus.Fields{"from": in.From, "to": in.To}).Info("resuming interrupted upload")
+		recs, err := u.readRange(ctx, in.From, in.To)
+		if err == nil {
+			err = u.process(ctx, in.From, in.To, recs, true)
+		}
+		if err != nil {
+			u.log.WithError(err).Error("resume upload stopped")
+			return
+		}
+	}
+	for ctx.Err() == nil {
+		from := u.spool.Watermark()
+		recs, to, err := u.collect(ctx, from)
+		if err != nil {
+			if ctx.Err() == nil {
+				u.log.WithError(err).Error("read spool")
+			}
+			return
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		if err := u.spool.SetIntent(spool.Intent{From: from, To: to}); err != nil {
+			u.log.WithError(err).Error("persist upload intent")
+			return
+		}
+		if err := u.process(ctx, from, to, recs, false); err != nil {
+			if ctx.Err() == nil {
+				u.log.WithError(err).Error("upload stopped")
+			}
+			return
+		}
+	}
+}
+
+// pendingRecord is a spool record with its decoded header.
+type pendingRecord struct {
+	lsn  uint64
+	head spoolHeader
+	body []byte
+}
+
+// collect reads records from `from` until a group is full, the oldest
+// record is max_age old, a flush is asked for, or the batch is large.
+func (u *uploader) collect(ctx context.Context, from uint64) ([]pendingRecord, uint64, error) {
+	b := batchBuilder{maxBytes: u.maxBytes, next: from, groups: map[string]int64{}}
+	// The watcher turns a flush request into a cancelled read; it is owned
+	// by this call and stopped before it returns.
+	rctx, cancel := context.WithCancel(ctx)
+	var flushed atomic.Bool
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-u.flushC:
+			flushed.Store(true)
+			cancel()
+		case <-stop:
+		}
+	}()
+	defer func() { close(stop); wg.Wait(); cancel() }()
+
+	var deadline time.Time
+	for !b.full() {
+		readCtx, readCancel := rctx, context.CancelFunc(func() {})
+		if !deadline.IsZero() {
+			readCtx, readCancel = context.WithDeadline(rctx, deadline)
+		}
+		batch, err := u.spool.Read(readCtx, b.next, DefaultBatchRecords, u.maxBytes)
+		readCancel()
+		if aerr := b.add(batch); aerr != nil {
+			return nil, 0, aerr
+		}
+		if len(b.recs) > 0 && deadline.IsZero() {
+			deadline = time.Now().Add(u.maxAge)
+		}
+		if ctx.Err() != nil {
+			return nil, 0, ctx.Err()
+		}
+		if err == nil {
+			continue
+		}
+		if flushed.Load() {
+			// Take everything already spooled, without waiting for more:
+			// the ack=stored caller that asked is among it.
+			return b.drain(ctx, u.spool)
+		}
+		if len(b.recs) > 0 && !time.Now().Before(deadline) {
+			return b.recs, b.next, nil
+		}
+	}
+	return b.recs, b.next, nil
+}
+
+// batchBuilder accumulates spool records into one upload batch.
+type batchBuilder struct {
+	maxBytes  int64
+	recs      []pendingRecord
+	next      uint64
+	groups    map[string]int64
+	total     int64
+	groupFull bool
+}
+
+func (b *batchBuilder) add(batch []spool.Record) error {
+	for _, r := range batch {
+		h, body, err := decodeSpoolRecord(r.Data)
+		if err != nil {
+			return fmt.Errorf("spool record %d: %w", r.LSN, err)
+		}
+		b.recs = append(b.recs, pendingRecord{lsn: r.LSN, head: h, body: body})
+		b.next = r.LSN + 1
+		k := h.Tenant + "|" + archive.RetentionDay(h.RetainUntil)
+		b.groups[k] += int64(len(body))
+		b.total += int64(len(body))
+		if b.groups[k] >= b.maxBytes {
+			b.groupFull = true
+		}
+	}
+	return nil
+}
+
+// full reports whether a group reached the segment size or the batch holds
+// as much as the uploader keeps in memory.
+func (b *batchBuilder) full() bool { return b.groupFull || b.total >= 4*b.maxBytes }
+
+// drain adds every record already in the spool, without waiting for more.
+func (b *batchBuilder) drain(ctx context.Context, s *spool.Spool) ([]pendingRecord, uint64, error) {
+	for !b.full() && b.next <= s.LastLSN() {
+		batch, err := s.Read(ctx, b.next, DefaultBatchRecords, b.maxBytes)
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := b.add(batch); err != nil {
+			return nil, 0, err
+		}
+	}
+	return b.recs, b.next, nil
+}
+
+// readRange reads exactly the records [from, to) of an interrupted batch.
+func (u *uploader) readRange(ctx context.Context, from, to uint64) ([]pendingRecord, error) {
+	var recs []pendingRecord
+	for next := from; next < to; {
+		batch, err := u.spool.Read(ctx, next, DefaultBatchRecords, u.maxBytes)
+		if err != nil {
+			return nil, fmt.Errorf("read spool [%d,%d): %w", from, to, err)
+		}
+		for _, r := range batch {
+			if r.LSN >= to {
+				break
+			}
+			h, body, err := decodeSpoolRecord(r.Data)
+			if err != nil {
+				return nil, fmt.Errorf("spool record %d: %w", r.LSN, err)
+			}
+			recs = append(recs, pendingRecord{lsn: r.LSN, head: h, body: body})
+			next = r.LSN + 1
+		}
+	}
+	return recs, nil
+}
+
+// group is the records of one tenant and retention day in a batch.
+type group struct {
+	tenant, day string
+	recs        []pendingRecord
+}
+
+// segmentKey is the deterministic object key of group i of batch [from, to).
+func segmentKey(tenant, day, node string, from, to uint64, i int) string {
+	return fmt.Sprintf("segments/%s/%s/%s/%s/%s-%016x-%016x-%02d.ndjson.zst",
+		tenant, day[:4], day[5:7], day[8:10], node, from, to, i)
+}
+
+func (u *uploader) process(ctx context.Context, from, to uint64, recs []pendingRecord, recovering bool) error {
+	start := time.Now()
+	byKey := map[string]*group{}
+	blobs := map[string]*pendingRecord{}
+	for i := range recs {
+		r := &recs[i]
+		if r.head.Kind == kindAttachment {
+			k := archive.AttachmentKey(r.head.Tenant, r.head.ID)
+			if b, ok := blobs[k]; !ok || r.head.RetainUntil.After(b.head.RetainUntil) {
+				blobs[k] = r
+			}
+			continue
+		}
+		day := archive.RetentionDay(r.head.RetainUntil)
+		g := byKey[r.head.Tenant+"|"+day]
+		if g == nil {
+			g = &group{tenant: r.head.Tenant, day: day}
+			byKey[r.head.Tenant+"|"+day] = g
+		}
+		g.recs = append(g.recs, *r)
+	}
+	// Attachments first: a segment never refers to bytes not yet stored.
+	for key, r := range blobs {
+		if err := u.retry(ctx, "store attachment", key, func() error {
+			return u.putAttachment(ctx, key, r)
+		}); err != nil {
+			return err
+		}
+	}
+	keys := make([]string, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	segs := make([]archive.Segment, 0, len(keys))
+	mans := make([][]archive.ManifestEntry, 0, len(keys))
+	var msgs int
+	for i, k := range keys {
+		g := byKey[k]
+		seg, man, err := u.seal(g, segmentKey(g.tenant, g.day, u.node, from, to, i))
+		if err != nil {
+			return err
+		}
+		if err := u.retry(ctx, "upload segment", seg.Key, func() error {
+			return u.upload(ctx, &seg, man.data, recovering)
+		}); err != nil {
+			return err
+		}
+		segs = append(segs, seg)
+		mans = append(mans, man.entries)
+		msgs += seg.Count
+	}
+	if len(segs) > 0 {
+		if err := u.retry(ctx, "record segments in catalog", segs[0].Key, func() error {
+			return u.catalog.SealSegments(ctx, segs)
+		}); err != nil {
+			return err
+		}
+	}
+	for i, s := range segs {
+		if err := u.ledger.locate(s.Key, mans[i]); err != nil {
+			return err
+		}
+	}
+	if err := u.ledger.Sync(); err != nil {
+		return err
+	}
+	// Stored, verified, catalogued and locatable: ack=stored callers may go.
+	u.setStored(to)
+	if err := u.spool.Commit(to); err != nil {
+		return fmt.Errorf("commit spool to %d: %w", to, err)
+	}
+	u.metrics.segmentsWritten.add(int64(len(segs)))
+	u.metrics.messagesStored.add(int64(msgs))
+	u.metrics.attachmentsStored.add(int64(len(blobs)))
+	u.log.WithFields(logrus.Fields{
+		"from": from, "to": to, "segments": len(segs), "messages": msgs, "attachments": len(blobs),
+		"took_ms": time.Since(start).Milliseconds(),
+	}).Debug("batch stored")
+	return nil
+}
+
+type sealedData struct {
+	data    []byte
+	entries []archive.ManifestEntry
+}
+
+func (u *uploader) seal(g *group, key string) (archive.Segment, sealedData, error) {
+	w := u.codec.NewWriter(g.tenant, archive.DefaultFrameBytes)
+	seg := archive.Segment{Key: key, Tenant: g.tenant, Node: u.node, SealedAt: time.Now().UTC()}
+	for i, r := range g.recs {
+		w.Add(r.head.ID, r.head.Version, r.head.SHA256, r.head.RetainUntil, r.body)
+		if i == 0 || r.head.SentAt.Before(seg.MinSentAt) {
+			seg.MinSentAt = r.head.SentAt
+		}
+		if r.head.SentAt.After(seg.MaxSentAt) {
+			seg.MaxSentAt = r.head.SentAt
+		}
+	}
+	s, err := w.Finish()
+	if err != nil {
+		return seg, sealedData{}, fmt.Errorf("seal segment %s: %w", key, err)
+	}
+	seg.SHA256, seg.Size, seg.Count = s.SHA256, int64(len(s.Data)), len(s.Manifest.Records)
+	seg.RetainUntil = s.Manifest.RetainUntil
+	seg.ManifestOffset, seg.ManifestLength = s.ManifestOffset, s.ManifestLength
+	return seg, sealedData{data: s.Data, entries: s.Manifest.Records}, nil
+}
+
+// upload PUTs a segment under COMPLIANCE retention and verifies it by
+// reading it back. When recovering from a crash an intact object already
+// stored under the key is kept rather than written twice.
+func (u *uploader) upload(ctx context.Context, seg *archive.Segment, data []byte, recovering bool) error {
+	if recovering {
+		info, err := u.store.Stat(ctx, seg.Key)
+		switch {
+		case err == nil:
+			if verr := u.verify(ctx, seg.Key, seg.SHA256); verr == nil {
+				seg.VersionID = info.VersionID
+				u.log.WithField("segment", seg.Key).Info("segment already stored before the restart")
+				return nil
+			} else if !errors.Is(verr, archive.ErrCorrupt) {
+				return verr
+			}
+			u.log.WithField("segment", seg.Key).Warn("stored segment differs from the spool; writing a new version")
+		case !errors.Is(err, archive.ErrNotFound):
+			return fmt.Errorf("stat %s: %w", seg.Key, err)
+		}
+	}
+	info, err := u.store.Put(ctx, seg.Key, bytes.NewReader(data), int64(len(data)), archive.PutOptions{
+		RetainUntil: seg.RetainUntil, ContentType: "application/zstd", SHA256: seg.SHA256,
+	})
+	if err != nil {
+		return fmt.Errorf("put %s: %w", seg.Key, err)
+	}
+	seg.VersionID = info.VersionID
+	return u.verify(ctx, seg.Key, seg.SHA256)
+}
+
+// verify re-reads an object and compares its hash.
+func (u *uploader) verify(ctx context.Context, key, sha string) error {
+	rc, err := u.store.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("re-read %s: %w", key, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Errorf("re-read %s: %w", key, err)
+	}
+	if err := archive.VerifyObject(data, sha); err != nil {
+		return fmt.Errorf("verify %s: %w", key, err)
+	}
+	return nil
+}
+
+// putAttachment stores an attachment's bytes once; when they are already
+// stored it only extends their retention to cover this message.
+func (u *uploader) putAttachment(ctx context.Context, key string, r *pendingRecord) error {
+	info, err := u.store.Stat(ctx, key)
+	switch {
+	case err == nil:
+		if info.RetainUntil.Before(r.head.RetainUntil) {
+			if err := u.store.ExtendRetention(ctx, key, info.VersionID, r.head.RetainUntil); err != nil {
+				return fmt.Errorf("extend retention of %s: %w", key, err)
+			}
+		}
+		return nil
+	case !errors.Is(err, archive.ErrNotFound):
+		return fmt.Errorf("stat %s: %w", key, err)
+	}
+	if _, err := u.store.Put(ctx, key, bytes.NewReader(r.body), int64(len(r.body)), archive.PutOptions{
+		RetainUntil: r.head.RetainUntil, ContentType: r.head.Event, SHA256: r.head.ID,
+	}); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return u.verify(ctx, key, r.head.ID)
+}
+
+// retry runs op until it succeeds or ctx is done, backing off
+// exponentially; storage and catalog outages are waited out, never dropped.
+func (u *uploader) retry(ctx context.Context, what, key string, op func() error) error {
+	delay := minBackoff
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil {
+			u.setStoreErr(nil)
+			return nil
+		}
+		u.setStoreErr(err)
+		u.metrics.uploadErrors.add(1)
+		u.log.WithError(err).WithFields(logrus.Fields{"op": what, "key": key, "attempt": attempt, "retry_in": delay.String()}).Warn("storage operation failed; retrying")
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s %s: %w", what, key, ctx.Err())
+		case <-time.After(delay):
+		}
+		if delay *= 2; delay > maxBackoff {
+			delay = maxBackoff
+		}
+	}
+}
