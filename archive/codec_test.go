@@ -169,3 +169,26 @@ func TestRetainUntilFloor(t *testing.T) {
 		t.Fatalf("retain until %v", got)
 	}
 }
+
+func TestLineIsMarshal(t *testing.T) {
+	for i := 0; i < 3; i++ {
+		m := testMessage(i)
+		if i == 1 {
+			m.Policy = ""
+			m.Seal()
+		}
+		line, err := m.Line()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(m)
+		if string(line) != string(want) {
+			t.Fatalf("Line()\n%s\nwant\n%s", line, want)
+		}
+		fresh := m
+		fresh.canonical = nil
+		if l2, _ := fresh.Line(); string(l2) != string(want) {
+			t.Fatal("Line without Seal differs")
+		}
+	}
+}

@@ -95,6 +95,9 @@ type Message struct {
 	SHA256      string    `json:"sha256"`
 	RetainUntil time.Time `json:"retain_until"`
 	Policy      string    `json:"policy,omitempty"`
+
+	// canonical is the encoding Seal hashed, reused by Line.
+	canonical []byte
 }
 
 // MessageID is the stable archive id of a source message: the first 16
@@ -131,6 +134,11 @@ type hashed struct {
 // Hash returns the hex SHA-256 of m's canonical encoding: the JSON of its
 // content fields in declaration order, times in UTC.
 func (m *Message) Hash() string {
+	sum := sha256.Sum256(m.canonicalJSON())
+	return hex.EncodeToString(sum[:])
+}
+
+func (m *Message) canonicalJSON() []byte {
 	h := hashed{
 		ID: m.ID, Version: m.Version, Action: m.Action, Platform: m.Platform,
 		Tenant: m.Tenant, SourceID: m.SourceID, Conversation: m.Conversation,
@@ -144,8 +152,7 @@ func (m *Message) Hash() string {
 		// cannot fail on them.
 		panic(fmt.Sprintf("archive: marshal message for hash: %v", err))
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return b
 }
 
 // Seal fills the derived fields (ID, SHA256) and normalises times to UTC.
@@ -155,7 +162,33 @@ func (m *Message) Seal() {
 	m.SentAt = m.SentAt.UTC()
 	m.ReceivedAt = m.ReceivedAt.UTC()
 	m.RetainUntil = m.RetainUntil.UTC()
-	m.SHA256 = m.Hash()
+	m.canonical = m.canonicalJSON()
+	sum := sha256.Sum256(m.canonical)
+	m.SHA256 = hex.EncodeToString(sum[:])
+}
+
+// Line is m's JSON line as a segment stores it, the same bytes as
+// json.Marshal(m). After Seal it reuses the encoding Seal hashed instead of
+// encoding the content a second time; a Message changed after Seal must be
+// sealed again.
+func (m *Message) Line() ([]byte, error) {
+	c := m.canonical
+	if c == nil {
+		c = m.canonicalJSON()
+	}
+	tail := struct {
+		SHA256      string    `json:"sha256"`
+		RetainUntil time.Time `json:"retain_until"`
+		Policy      string    `json:"policy,omitempty"`
+	}{m.SHA256, m.RetainUntil, m.Policy}
+	t, err := json.Marshal(tail)
+	if err != nil {
+		return nil, fmt.Errorf("encode message %s: %w", m.ID, err)
+	}
+	line := make([]byte, 0, len(c)+len(t))
+	line = append(line, c[:len(c)-1]...)
+	line = append(line, ',')
+	return append(line, t[1:]...), nil
 }
 
 // Verify reports ErrCorrupt when m's content no longer matches its SHA256.

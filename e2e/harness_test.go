@@ -361,3 +361,19 @@ func bucketRecords(t testing.TB, c *minio.Client, bucket string) (map[string]int
 }
 
 func netListen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+
+// rewriteConfig replaces old with new in the config file at path.
+func rewriteConfig(t testing.TB, path, old, new string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(old)) {
+		t.Fatalf("config has no %q", old)
+	}
+	if err := os.WriteFile(path, bytes.ReplaceAll(b, []byte(old), []byte(new)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

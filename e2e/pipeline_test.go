@@ -200,3 +200,29 @@ func TestBucketWithoutObjectLockIsRefused(t *testing.T) {
 		t.Fatalf("error does not say why: %s", out)
 	}
 }
+
+// TestSIGTERMStoresWhatIsSpooled: a graceful stop seals and uploads what the
+// spool holds before the process exits, rather than leaving it for later.
+func TestSIGTERMStoresWhatIsSpooled(t *testing.T) {
+	s3 := sharedMinIO(t)
+	bucket := "e2e-term-" + randomSuffix()
+	// A long max_age: nothing would be sealed by age before the stop.
+	d := newDaemon(t, s3, bucket, "")
+	d.cfgPath = rewriteConfig(t, d.cfgPath, "max_age: 500ms", "max_age: 1h")
+	d.start()
+	var body bytes.Buffer
+	for i := 0; i < 300; i++ {
+		body.Write(message(i, "spooled at shutdown"))
+	}
+	code, _, acc, err := d.post("/v1/messages", body.Bytes())
+	if err != nil || code != http.StatusAccepted {
+		t.Fatalf("ingest: %d %v", code, err)
+	}
+	d.terminate()
+	counts, _ := bucketRecords(t, minioClient(t, s3), bucket)
+	for _, a := range acc {
+		if counts[a.ID+"/v0"] != 1 {
+			t.Fatalf("%s stored %d times after SIGTERM", a.ID, counts[a.ID+"/v0"])
+		}
+	}
+}

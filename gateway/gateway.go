@@ -34,7 +34,7 @@ const (
 // the config file.
 type Config struct {
 	NodeID          string
-	DataDir         string // spool/ and ledger.db live here
+	DataDir         string // spool/ and ledger/ live here
 	Listen          string
 	TLSCert, TLSKey string
 	MaxBodyBytes    int64
@@ -101,7 +101,7 @@ func New(cfg Config, store archive.ObjectStore, catalog Catalog, log *logrus.Ent
 	if err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
-	g.ledger, err = openLedger(filepath.Join(cfg.DataDir, "ledger.db"))
+	g.ledger, err = openLedger(filepath.Join(cfg.DataDir, "ledger"))
 	if err != nil {
 		g.spool.Close()
 		return nil, err

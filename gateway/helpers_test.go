@@ -109,7 +109,8 @@ func mustOpenStore(t testing.TB) *flakyStore {
 // mustStartNode starts a catalog and gateway in dir on store.
 func mustStartNode(t testing.TB, dir string, store archive.ObjectStore, opts ...nodeOption) *testNode {
 	t.Helper()
-	node, err := cluster.Open(cluster.Config{NodeID: "n1", RaftListen: "127.0.0.1:0", Dir: filepath.Join(dir, "raft"), Bootstrap: true}, testLogger(t))
+	node, err := cluster.Open(cluster.Config{NodeID: "n1", RaftListen: "127.0.0.1:0", Dir: filepath.Join(dir, "raft"), Bootstrap: true,
+		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,41 +3,78 @@ package gateway
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 
 	"github.com/holdfast/holdfast/archive"
 )
 
 // The ledger is this node's record of every message version it accepted:
-// the idempotency check, version assignment and where each version is (still
-// in the spool at an LSN, or in a segment at a frame). It is a bbolt file
-// written without fsync: the spool is the durable copy of anything the
-// ledger has not synced, so on start every spooled record is replayed into
-// it, and the uploader syncs it before the spool watermark moves past a
-// record.
-
-var (
-	bucketVersions = []byte("versions") // id 0x00 version(u32 BE) → ledgerEntry
-	bucketEvents   = []byte("events")   // id 0x00 event key → version(u32 BE)
-)
+// the idempotency check, version assignment, and where each version is
+// (still in the spool at an LSN, or in a segment at a frame).
+//
+// It is a Pebble LSM: message ids are hashes, so the keys arrive in random
+// order, which an LSM absorbs in memory and writes out in sorted runs where
+// a B+tree rewrites a page per key. Writes go to Pebble's WAL without fsync:
+// the spool is the durable copy of anything the ledger has not synced, so on
+// start every spooled record is replayed into it, and the uploader syncs the
+// ledger before the spool watermark moves past a record.
+//
+// Keys:
+//
+//	'v' id 0x00 version(u32 BE) → ledgerEntry (binary)
+//	'e' id 0x00 event           → version (u32 BE)
 
 // ledgerEntry is what the ledger knows of one message version.
 type ledgerEntry struct {
-	ID          string    `json:"-"`
-	Version     int       `json:"v"`
-	Action      string    `json:"a"`
-	Event       string    `json:"e"`
-	SHA256      string    `json:"h"`
-	LSN         uint64    `json:"lsn,omitempty"`
-	RetainUntil time.Time `json:"ru"`
-	Segment     string    `json:"seg,omitempty"`
+	ID          string
+	Version     int
+	Action      string
+	Event       string
+	SHA256      string
+	LSN         uint64 // while spooled
+	RetainUntil time.Time
+	Segment     string // once stored
 	Entry       archive.ManifestEntry
+}
+
+func (e *ledgerEntry) marshal() []byte {
+	b := make([]byte, 0, 160+len(e.Segment))
+	b = binary.AppendUvarint(b, uint64(e.Version))
+	b = appendString(b, e.Action)
+	b = appendString(b, e.Event)
+	b = appendString(b, e.SHA256)
+	b = binary.AppendUvarint(b, e.LSN)
+	b = binary.AppendVarint(b, e.RetainUntil.UnixNano())
+	b = appendString(b, e.Segment)
+	b = binary.AppendVarint(b, e.Entry.FrameOffset)
+	b = binary.AppendVarint(b, e.Entry.FrameLength)
+	b = binary.AppendUvarint(b, uint64(e.Entry.Pos))
+	return binary.AppendUvarint(b, uint64(e.Entry.Len))
+}
+
+func (e *ledgerEntry) unmarshal(id string, b []byte) error {
+	r := &spoolReader{b: b}
+	e.ID = id
+	e.Version = int(r.uvarint())
+	e.Action = r.str()
+	e.Event = r.str()
+	e.SHA256 = r.str()
+	e.LSN = r.uvarint()
+	e.RetainUntil = time.Unix(0, r.varint()).UTC()
+	e.Segment = r.str()
+	e.Entry = archive.ManifestEntry{ID: id, Version: e.Version, SHA256: e.SHA256,
+		FrameOffset: r.varint(), FrameLength: r.varint(), Pos: int(r.uvarint()), Len: int(r.uvarint())}
+	if r.err != nil {
+		return fmt.Errorf("decode ledger entry %s v%d: %w", id, e.Version, r.err)
+	}
+	return nil
 }
 
 // record is one accepted message on its way through ingest.
@@ -51,51 +88,70 @@ type record struct {
 }
 
 type ledger struct {
-	db *bolt.DB
+	db *pebble.DB
 
 	mu      sync.Mutex
-	pending map[string]int // id 0x00 event → version, accepted but not yet in db
-	maxVer  map[string]int // id → highest pending version
+	pending map[string]int // id 0x00 event → version, reserved but not yet written
+	maxVer  map[string]int // id → highest reserved version
 }
 
-func openLedger(path string) (*ledger, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: true, NoFreelistSync: true})
-	if err != nil {
-		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+func openLedger(dir string) (*ledger, error) {
+	opts := &pebble.Options{
+		Levels:       []pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10)}},
+		MemTableSize: 32 << 20,
+		Logger:       quietLogger{},
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketVersions, bucketEvents} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("init ledger %s: %w", path, err)
+		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
 	return &ledger{db: db, pending: map[string]int{}, maxVer: map[string]int{}}, nil
+}
+
+// quietLogger keeps Pebble's informational chatter out of the daemon's
+// logs; errors still reach callers as returned errors.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("ledger: "+format, args...))
 }
 
 func (l *ledger) Close() error { return l.db.Close() }
 
 // Sync makes every ledger write so far durable.
 func (l *ledger) Sync() error {
-	if err := l.db.Sync(); err != nil {
+	if err := l.db.LogData(nil, pebble.Sync); err != nil {
 		return fmt.Errorf("sync ledger: %w", err)
 	}
 	return nil
 }
 
 func versionKey(id string, v int) []byte {
-	k := make([]byte, 0, len(id)+5)
+	k := make([]byte, 0, len(id)+6)
+	k = append(k, 'v')
 	k = append(k, id...)
 	k = append(k, 0)
 	return binary.BigEndian.AppendUint32(k, uint32(v))
 }
 
-func eventDBKey(id, event string) []byte { return []byte(id + "\x00" + event) }
+func versionPrefix(id string) []byte { return append(append([]byte{'v'}, id...), 0) }
+
+func eventKey(id, event string) []byte { return []byte("e" + id + "\x00" + event) }
+
+func (l *ledger) get(key []byte) ([]byte, bool, error) {
+	v, closer, err := l.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, true, nil
+}
 
 // assign decides, for every record, whether it is a duplicate of a version
 // already accepted and otherwise which version it becomes, then reserves
@@ -105,58 +161,17 @@ func (l *ledger) assign(recs []*record, stamp func(*archive.Message)) *APIError 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var reserved []string
-	fail := func(e *APIError) *APIError {
-		for _, k := range reserved {
-			delete(l.pending, k)
+	for _, r := range recs {
+		if e := l.assignOne(r, stamp); e != nil {
+			for _, k := range reserved {
+				delete(l.pending, k)
+			}
+			l.recomputeMax()
+			return e
 		}
-		l.recomputeMax()
-		return e
-	}
-	err := l.db.View(func(tx *bolt.Tx) error {
-		vb, eb := tx.Bucket(bucketVersions), tx.Bucket(bucketEvents)
-		for _, r := range recs {
-			m := &r.msg
-			m.ID = archive.MessageID(m.Tenant, m.Platform, m.SourceID)
-			if !r.explicit && m.Action == archive.ActionSend {
-				m.Version = 0
-			}
-			r.event = eventKey(m, r.explicit)
-			ek := string(eventDBKey(m.ID, r.event))
-			if v, ok := l.pending[ek]; ok {
-				r.duplicate, m.Version = true, v
-				continue
-			}
-			if raw := eb.Get([]byte(ek)); raw != nil {
-				r.duplicate, m.Version = true, int(binary.BigEndian.Uint32(raw))
-				if e := l.fillDuplicate(vb, r); e != nil {
-					return e
-				}
-				continue
-			}
-			if r.explicit {
-				if e := l.checkFree(vb, r); e != nil {
-					return e
-				}
-			} else if m.Action != archive.ActionSend {
-				m.Version = l.highest(vb, m.ID) + 1
-				if m.Version == 0 {
-					m.Version = 1
-				}
-			}
-			stamp(m)
-			l.pending[ek] = m.Version
-			if m.Version > l.maxVer[m.ID] || l.maxVer[m.ID] == 0 {
-				l.maxVer[m.ID] = m.Version
-			}
-			reserved = append(reserved, ek)
+		if !r.duplicate {
+			reserved = append(reserved, string(eventKey(r.msg.ID, r.event)))
 		}
-		return nil
-	})
-	if err != nil {
-		if e, ok := err.(*APIError); ok {
-			return fail(e)
-		}
-		return fail(&APIError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "ledger unreadable"})
 	}
 	// A duplicate of a record earlier in the same request answers with
 	// that record's hash.
@@ -172,70 +187,105 @@ func (l *ledger) assign(recs []*record, stamp func(*archive.Message)) *APIError 
 	return nil
 }
 
-// checkFree refuses an explicit version that is already taken by another
-// action or is reserved.
-func (l *ledger) checkFree(vb *bolt.Bucket, r *record) error {
+func (l *ledger) assignOne(r *record, stamp func(*archive.Message)) *APIError {
+	internal := func(err error) *APIError {
+		return &APIError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "ledger unreadable: " + err.Error()}
+	}
 	m := &r.msg
-	raw := vb.Get(versionKey(m.ID, m.Version))
-	taken := raw != nil
-	for k, v := range l.pending {
-		if v == m.Version && bytes.HasPrefix([]byte(k), []byte(m.ID+"\x00")) {
-			taken = true
-		}
+	m.ID = archive.MessageID(m.Tenant, m.Platform, m.SourceID)
+	if !r.explicit && m.Action == archive.ActionSend {
+		m.Version = 0
 	}
-	if taken {
-		return &APIError{Status: http.StatusConflict, Code: CodeConflict, Field: "version", Line: r.line,
-			Message: fmt.Sprintf("message %s already has a different version %d", m.ID, m.Version)}
-	}
-	return nil
-}
-
-func (l *ledger) fillDuplicate(vb *bolt.Bucket, r *record) error {
-	raw := vb.Get(versionKey(r.msg.ID, r.msg.Version))
-	if raw == nil {
+	r.event = idempotencyKey(m, r.explicit)
+	ek := eventKey(m.ID, r.event)
+	if v, ok := l.pending[string(ek)]; ok {
+		r.duplicate, m.Version = true, v
 		return nil
 	}
-	var e ledgerEntry
-	if err := json.Unmarshal(raw, &e); err != nil {
-		return fmt.Errorf("decode ledger entry %s v%d: %w", r.msg.ID, r.msg.Version, err)
+	raw, found, err := l.get(ek)
+	if err != nil {
+		return internal(err)
 	}
-	r.msg.SHA256 = e.SHA256
+	if found {
+		r.duplicate, m.Version = true, int(binary.BigEndian.Uint32(raw))
+		if e, err := l.version(m.ID, m.Version); err == nil {
+			m.SHA256 = e.SHA256
+		}
+		return nil
+	}
+	if r.explicit {
+		taken, err := l.versionTaken(m.ID, m.Version)
+		if err != nil {
+			return internal(err)
+		}
+		if taken {
+			return &APIError{Status: http.StatusConflict, Code: CodeConflict, Field: "version", Line: r.line,
+				Message: fmt.Sprintf("message %s already has a different version %d", m.ID, m.Version)}
+		}
+	} else if m.Action != archive.ActionSend {
+		hi, err := l.highest(m.ID)
+		if err != nil {
+			return internal(err)
+		}
+		m.Version = max(hi+1, 1)
+	}
+	stamp(m)
+	l.pending[string(ek)] = m.Version
+	if cur, ok := l.maxVer[m.ID]; !ok || m.Version > cur {
+		l.maxVer[m.ID] = m.Version
+	}
 	return nil
 }
 
-// highest is the highest version of id known, pending included, or -1.
-func (l *ledger) highest(vb *bolt.Bucket, id string) int {
+// versionTaken reports whether version v of id is stored or reserved.
+func (l *ledger) versionTaken(id string, v int) (bool, error) {
+	prefix := id + "\x00"
+	for k, pv := range l.pending {
+		if pv == v && len(k) > len(prefix) && k[1:len(prefix)+1] == prefix {
+			return true, nil
+		}
+	}
+	_, found, err := l.get(versionKey(id, v))
+	return found, err
+}
+
+// highest is the highest version of id known, reservations included, or -1.
+func (l *ledger) highest(id string) (int, error) {
 	hi := -1
 	if v, ok := l.maxVer[id]; ok {
 		hi = v
 	}
-	c := vb.Cursor()
-	prefix := append([]byte(id), 0)
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if v := int(binary.BigEndian.Uint32(k[len(prefix):])); v > hi {
+	prefix := versionPrefix(id)
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: append(prefix[:len(prefix)-1:len(prefix)-1], 1)})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	if it.Last() {
+		if v := int(binary.BigEndian.Uint32(it.Key()[len(prefix):])); v > hi {
 			hi = v
 		}
 	}
-	return hi
+	return hi, it.Error()
 }
 
 func (l *ledger) recomputeMax() {
 	l.maxVer = map[string]int{}
 	for k, v := range l.pending {
-		id := k[:bytes.IndexByte([]byte(k), 0)]
+		id := k[1:bytes.IndexByte([]byte(k), 0)]
 		if cur, ok := l.maxVer[id]; !ok || v > cur {
 			l.maxVer[id] = v
 		}
 	}
 }
 
-// release forgets the reservations of records that were not spooled.
+// release forgets the reservations of records.
 func (l *ledger) release(recs []*record) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, r := range recs {
 		if !r.duplicate {
-			delete(l.pending, string(eventDBKey(r.msg.ID, r.event)))
+			delete(l.pending, string(eventKey(r.msg.ID, r.event)))
 		}
 	}
 	l.recomputeMax()
@@ -244,17 +294,13 @@ func (l *ledger) release(recs []*record) {
 // commit records spooled versions (with their LSN) and drops their
 // reservations.
 func (l *ledger) commit(recs []*record, lsns []uint64) error {
-	err := l.db.Batch(func(tx *bolt.Tx) error {
-		for i, r := range recs {
-			if r.duplicate {
-				continue
-			}
-			if err := putVersion(tx, &r.msg, r.event, lsns[i]); err != nil {
-				return err
-			}
+	b := l.db.NewBatch()
+	for i, r := range recs {
+		if !r.duplicate {
+			putVersion(b, &r.msg, r.event, lsns[i])
 		}
-		return nil
-	})
+	}
+	err := b.Commit(pebble.NoSync)
 	l.release(recs)
 	if err != nil {
 		return fmt.Errorf("commit to ledger: %w", err)
@@ -262,55 +308,35 @@ func (l *ledger) commit(recs []*record, lsns []uint64) error {
 	return nil
 }
 
-func putVersion(tx *bolt.Tx, m *archive.Message, event string, lsn uint64) error {
-	vb, eb := tx.Bucket(bucketVersions), tx.Bucket(bucketEvents)
-	vk := versionKey(m.ID, m.Version)
-	if old := vb.Get(vk); old != nil {
-		var e ledgerEntry
-		if err := json.Unmarshal(old, &e); err == nil && e.Segment != "" {
-			return nil // already located; a replay must not forget where it is
-		}
-	}
-	val, err := json.Marshal(ledgerEntry{Version: m.Version, Action: string(m.Action), Event: event,
-		SHA256: m.SHA256, LSN: lsn, RetainUntil: m.RetainUntil})
-	if err != nil {
-		return err
-	}
-	if err := vb.Put(vk, val); err != nil {
-		return err
-	}
-	return eb.Put(eventDBKey(m.ID, event), binary.BigEndian.AppendUint32(nil, uint32(m.Version)))
+func putVersion(b *pebble.Batch, m *archive.Message, event string, lsn uint64) {
+	e := ledgerEntry{Version: m.Version, Action: string(m.Action), Event: event,
+		SHA256: m.SHA256, LSN: lsn, RetainUntil: m.RetainUntil}
+	_ = b.Set(versionKey(m.ID, m.Version), e.marshal(), nil) // a batch Set only fails once committed
+	_ = b.Set(eventKey(m.ID, event), binary.BigEndian.AppendUint32(nil, uint32(m.Version)), nil)
 }
 
-// replay re-enters a spooled record after a restart (idempotent).
+// replay re-enters a spooled record after a restart; it never forgets the
+// location of a version that is already stored.
 func (l *ledger) replay(m *archive.Message, event string, lsn uint64) error {
-	return l.db.Update(func(tx *bolt.Tx) error { return putVersion(tx, m, event, lsn) })
+	if e, err := l.version(m.ID, m.Version); err == nil && e.Segment != "" {
+		return nil
+	}
+	b := l.db.NewBatch()
+	putVersion(b, m, event, lsn)
+	return b.Commit(pebble.NoSync)
 }
 
-// locate records where each version of a sealed segment is.
-func (l *ledger) locate(seg string, entries []archive.ManifestEntry) error {
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		vb := tx.Bucket(bucketVersions)
-		for _, me := range entries {
-			vk := versionKey(me.ID, me.Version)
-			var e ledgerEntry
-			if raw := vb.Get(vk); raw != nil {
-				if err := json.Unmarshal(raw, &e); err != nil {
-					return fmt.Errorf("decode ledger entry %s v%d: %w", me.ID, me.Version, err)
-				}
-			}
-			e.Version, e.SHA256, e.Segment, e.Entry, e.LSN = me.Version, me.SHA256, seg, me, 0
-			val, err := json.Marshal(e)
-			if err != nil {
-				return err
-			}
-			if err := vb.Put(vk, val); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+// locate records where each version of a sealed segment is. Every entry
+// is complete: the uploader knows all of it from the spool headers, so
+// nothing is read back.
+func (l *ledger) locate(seg string, entries []ledgerEntry) error {
+	b := l.db.NewBatch()
+	for i := range entries {
+		e := &entries[i]
+		e.Segment, e.LSN = seg, 0
+		_ = b.Set(versionKey(e.ID, e.Version), e.marshal(), nil)
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("locate segment %s in ledger: %w", seg, err)
 	}
 	return nil
@@ -318,32 +344,33 @@ func (l *ledger) locate(seg string, entries []archive.ManifestEntry) error {
 
 // versions lists what the ledger knows of id, oldest version first.
 func (l *ledger) versions(id string) ([]ledgerEntry, error) {
+	prefix := versionPrefix(id)
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: append(prefix[:len(prefix)-1:len(prefix)-1], 1)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
 	var out []ledgerEntry
-	err := l.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketVersions).Cursor()
-		prefix := append([]byte(id), 0)
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var e ledgerEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode ledger entry %q: %w", k, err)
-			}
-			e.ID = id
-			out = append(out, e)
+	for it.First(); it.Valid(); it.Next() {
+		var e ledgerEntry
+		if err := e.unmarshal(id, it.Value()); err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	return out, err
+		out = append(out, e)
+	}
+	return out, it.Error()
 }
 
 // version reads what the ledger knows of one version of id.
 func (l *ledger) version(id string, v int) (ledgerEntry, error) {
-	e := ledgerEntry{ID: id}
-	err := l.db.View(func(tx *bolt.Tx) error {
-		raw := tx.Bucket(bucketVersions).Get(versionKey(id, v))
-		if raw == nil {
-			return fmt.Errorf("ledger has no %s v%d: %w", id, v, archive.ErrNotFound)
-		}
-		return json.Unmarshal(raw, &e)
-	})
+	raw, found, err := l.get(versionKey(id, v))
+	if err != nil {
+		return ledgerEntry{}, err
+	}
+	if !found {
+		return ledgerEntry{ID: id}, fmt.Errorf("ledger has no %s v%d: %w", id, v, archive.ErrNotFound)
+	}
+	var e ledgerEntry
+	err = e.unmarshal(id, raw)
 	return e, err
 }

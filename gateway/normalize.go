@@ -238,9 +238,9 @@ func attachments(m *archive.Message, in []inputAttachment, line int) ([]blob, *A
 	return blobs, nil
 }
 
-// eventKey identifies one event for idempotency: an explicit version, or
+// idempotencyKey identifies one event for idempotency: an explicit version, or
 // for a later version sent without one, the hash of what it says.
-func eventKey(m *archive.Message, explicit bool) string {
+func idempotencyKey(m *archive.Message, explicit bool) string {
 	if explicit || m.Action == archive.ActionSend {
 		return fmt.Sprintf("%s/v%d", m.Action, m.Version)
 	}

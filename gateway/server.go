@@ -313,7 +313,7 @@ func (g *Gateway) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	} else {
 		status["storage"] = "ok"
 	}
-	if g.spoolFull.Load() && g.uploader.StorageErr() != nil {
+	if g.spoolFull.Load() {
 		code = http.StatusServiceUnavailable
 		status["spool"] = "full"
 	}

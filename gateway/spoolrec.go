@@ -2,9 +2,7 @@ package gateway
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/holdfast/holdfast/archive"
@@ -115,9 +113,9 @@ func decodeSpoolRecord(data []byte) (spoolHeader, []byte, error) {
 
 // messageRecord frames a stamped message for the spool.
 func messageRecord(m *archive.Message, event string) ([]byte, error) {
-	line, err := json.Marshal(m)
+	line, err := m.Line()
 	if err != nil {
-		return nil, fmt.Errorf("encode message %s: %w", m.ID, err)
+		return nil, err
 	}
 	return encodeSpoolRecord(spoolHeader{
 		Kind: kindMessage, Tenant: m.Tenant, ID: m.ID, Version: m.Version, SHA256: m.SHA256,

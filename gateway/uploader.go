@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -336,7 +337,7 @@ func (u *uploader) process(ctx context.Context, from, to uint64, recs []pendingR
 	}
 	sort.Strings(keys)
 	segs := make([]archive.Segment, 0, len(keys))
-	mans := make([][]archive.ManifestEntry, 0, len(keys))
+	located := make([][]ledgerEntry, 0, len(keys))
 	var msgs int
 	for i, k := range keys {
 		g := byKey[k]
@@ -350,7 +351,7 @@ func (u *uploader) process(ctx context.Context, from, to uint64, recs []pendingR
 			return err
 		}
 		segs = append(segs, seg)
-		mans = append(mans, man.entries)
+		located = append(located, ledgerEntries(g, man.entries))
 		msgs += seg.Count
 	}
 	if len(segs) > 0 {
@@ -361,7 +362,7 @@ func (u *uploader) process(ctx context.Context, from, to uint64, recs []pendingR
 		}
 	}
 	for i, s := range segs {
-		if err := u.ledger.locate(s.Key, mans[i]); err != nil {
+		if err := u.ledger.locate(s.Key, located[i]); err != nil {
 			return err
 		}
 	}
@@ -381,6 +382,19 @@ func (u *uploader) process(ctx context.Context, from, to uint64, recs []pendingR
 		"took_ms": time.Since(start).Milliseconds(),
 	}).Debug("batch stored")
 	return nil
+}
+
+// ledgerEntries pairs each record of a group with its manifest entry (the
+// manifest lists records in the order they were added).
+func ledgerEntries(g *group, man []archive.ManifestEntry) []ledgerEntry {
+	out := make([]ledgerEntry, len(man))
+	for i, me := range man {
+		h := g.recs[i].head
+		action, _, _ := strings.Cut(h.Event, "/")
+		out[i] = ledgerEntry{ID: me.ID, Version: me.Version, Action: action, Event: h.Event,
+			SHA256: me.SHA256, RetainUntil: h.RetainUntil, Entry: me}
+	}
+	return out
 }
 
 type sealedData struct {

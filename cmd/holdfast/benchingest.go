@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,7 @@ func runBenchIngest(ctx context.Context, args []string) error {
 	fs.StringVar(&o.s3.AccessKey, "s3-access-key", os.Getenv("HOLDFAST_TEST_S3_ACCESS_KEY"), "access key (HOLDFAST_TEST_S3_ACCESS_KEY)")
 	fs.StringVar(&o.s3.SecretKey, "s3-secret-key", os.Getenv("HOLDFAST_TEST_S3_SECRET_KEY"), "secret key (HOLDFAST_TEST_S3_SECRET_KEY)")
 	fs.StringVar(&o.dataDir, "data", "", "shared conversation data (default: find ../shared/data)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the ingest phase to this file")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("bench ingest: %w", errUsage)
 	}
@@ -72,7 +74,20 @@ func runBenchIngest(ctx context.Context, args []string) error {
 		return err
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	res, err := benchPipeline(ctx, o, bodies, raw)
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return err
 	}

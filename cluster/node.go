@@ -1,0 +1,298 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"github.com/sirupsen/logrus"
+)
+
+// Files and settings under Config.Dir.
+const (
+	fsmFile  = "fsm.db"  // the catalog
+	raftFile = "raft.db" // raft log and stable store
+	// retainSnapshots is how many snapshots the file store keeps.
+	retainSnapshots = 2
+	// logCacheSize is how many recent log entries stay in memory for
+	// replication. An entry holds up to maxSegmentsPerCommand segments
+	// (about 100 KiB), so the cache stays under about 8 MiB.
+	logCacheSize = 64
+	// transportMaxPool and transportTimeout are the TCP transport's
+	// connection pool per peer and I/O deadline, as in hraftd.
+	transportMaxPool = 3
+	transportTimeout = 10 * time.Second
+	// leaderPoll is how often WaitLeader looks for a leader.
+	leaderPoll = 10 * time.Millisecond
+)
+
+// Node is one raft server and its local copy of the catalog.
+type Node struct {
+	cfg   Config
+	log   *logrus.Entry
+	fsm   *fsm
+	store *logStore
+	trans *raft.NetworkTransport
+	raft  *raft.Raft
+
+	mu      sync.Mutex // guards closed and wg.Add against Close
+	closed  bool
+	closing chan struct{}  // closed when Close starts
+	wg      sync.WaitGroup // in-flight writes and their future waiters
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the state in cfg.Dir, starts raft and, when cfg.Bootstrap is
+// set and there is no raft state yet, bootstraps a single-node cluster.
+// Call WaitLeader before the first write.
+func Open(cfg Config, log *logrus.Entry) (*Node, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	n := &Node{cfg: cfg, log: log.WithField("component", "cluster"), closing: make(chan struct{})}
+	if err := n.open(); err != nil {
+		n.closeErr = n.shutdown()
+		return nil, errors.Join(fmt.Errorf("open cluster node %s: %w", cfg.NodeID, err), n.closeErr)
+	}
+	return n, nil
+}
+
+// open builds the node step by step; on error, shutdown releases whatever
+// was built.
+func (n *Node) open() error {
+	cfg := n.cfg
+	hlog := newRaftLogger(n.log)
+
+	// 1. The directory and the catalog.
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return err
+	}
+	f, err := openFSM(filepath.Join(cfg.Dir, fsmFile), n.log)
+	if err != nil {
+		return err
+	}
+	n.fsm = f
+
+	// 2. The raft log and stable store: one bolt file, with the recent
+	// entries cached in memory.
+	n.store, err = openLogStore(filepath.Join(cfg.Dir, raftFile))
+	if err != nil {
+		return err
+	}
+	logs, err := raft.NewLogCache(logCacheSize, n.store)
+	if err != nil {
+		return err
+	}
+
+	// 3. Snapshots.
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, retainSnapshots, hlog)
+	if err != nil {
+		return fmt.Errorf("open snapshot store: %w", err)
+	}
+
+	// 4. Whether the catalog is current or must be restored from a snapshot.
+	restore, err := catalogNeedsSnapshot(f.applied.Load(), n.store, snaps)
+	if err != nil {
+		return err
+	}
+
+	// 5. The transport.
+	n.trans, err = newTransport(cfg.RaftListen, hlog)
+	if err != nil {
+		return err
+	}
+
+	// 6. Raft itself.
+	hasState, err := raft.HasExistingState(logs, n.store, snaps)
+	if err != nil {
+		return fmt.Errorf("inspect raft state: %w", err)
+	}
+	rc := raftConfig(cfg, hlog)
+	rc.NoSnapshotRestoreOnStart = !restore
+	n.raft, err = raft.NewRaft(rc, f, logs, n.store, snaps, n.trans)
+	if err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+
+	// 7. Bootstrap a fresh single-node cluster.
+	if !hasState && cfg.Bootstrap {
+		boot := raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter,
+			ID:       raft.ServerID(cfg.NodeID),
+			Address:  n.trans.LocalAddr(),
+		}}}
+		if err := n.raft.BootstrapCluster(boot).Error(); err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+	}
+	n.log.WithFields(logrus.Fields{
+		"node_id":          cfg.NodeID,
+		"raft_addr":        n.trans.LocalAddr(),
+		"bootstrapped":     !hasState && cfg.Bootstrap,
+		"catalog_index":    f.applied.Load(),
+		"catalog_last_seq": f.lastSeq.Load(),
+		"snapshot_restore": restore,
+	}).Info("cluster node started")
+	return nil
+}
+
+// raftConfig maps Config onto raft's.
+//
+// The catalog is durable on its own (fsm.db, one fsync'd bbolt transaction
+// per applied batch, with the applied index inside it), so restart does not
+// rebuild it from raft: NoSnapshotRestoreOnStart skips copying the latest
+// snapshot over a catalog that is already newer (catalogNeedsSnapshot turns
+// it back on when the catalog was lost), and the entries raft replays after
+// that snapshot are skipped by index in ApplyBatch without being decoded.
+// Snapshots therefore only compact the log and seed new followers, and the
+// replay on restart is bounded by SnapshotThreshold plus raft's
+// TrailingLogs, not by the length of the history.
+func raftConfig(cfg Config, hlog hclog.Logger) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = hlog
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	// Concurrent SealSegments calls share one log write and one catalog
+	// transaction (ApplyBatch).
+	rc.BatchApplyCh = true
+	// Only Close shuts raft down, so that every write in flight is answered
+	// before it does.
+	rc.ShutdownOnRemove = false
+	rc.NoLegacyTelemetry = true
+	return rc
+}
+
+// newTransport listens on addr and advertises the same address; for port 0
+// it advertises the port the listener got.
+func newTransport(addr string, hlog hclog.Logger) (*raft.NetworkTransport, error) {
+	tcp, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("raft listen %s: %w", addr, err)
+	}
+	var advertise net.Addr = tcp
+	if tcp.Port == 0 {
+		advertise = nil
+	}
+	t, err := raft.NewTCPTransportWithLogger(addr, advertise, transportMaxPool, transportTimeout, hlog)
+	if err != nil {
+		return nil, fmt.Errorf("raft listen %s: %w", addr, err)
+	}
+	return t, nil
+}
+
+// Close stops the node: it waits for writes in flight to be answered, shuts
+// raft down (which closes the transport), then closes the raft store and
+// the catalog. It is idempotent.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.mu.Lock()
+		n.closed = true
+		close(n.closing)
+		n.mu.Unlock()
+		// Raft is still running here, so every write it accepted gets its
+		// answer and every waiter returns.
+		n.wg.Wait()
+		n.closeErr = n.shutdown()
+		n.log.Info("cluster node stopped")
+	})
+	return n.closeErr
+}
+
+// shutdown releases, in reverse order of open, whatever open built. Raft
+// goes first: its FSM goroutine writes the catalog and its snapshots read
+// it, so the catalog closes last.
+func (n *Node) shutdown() error {
+	var errs []error
+	if n.raft != nil {
+		errs = append(errs, n.raft.Shutdown().Error())
+	} else if n.trans != nil {
+		errs = append(errs, n.trans.Close())
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close raft store: %w", err))
+		}
+	}
+	if n.fsm != nil {
+		errs = append(errs, n.fsm.close())
+	}
+	return errors.Join(errs...)
+}
+
+// enter registers a call that may wait on raft, or reports ErrClosed.
+func (n *Node) enter() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return ErrClosed
+	}
+	n.wg.Add(1)
+	return nil
+}
+
+// WaitLeader waits until some leader is known: for a single node, itself.
+func (n *Node) WaitLeader(ctx context.Context) error {
+	t := time.NewTicker(leaderPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.closing:
+			return ErrClosed
+		default:
+		}
+		if addr, _ := n.raft.LeaderWithID(); addr != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for leader: %w", context.Cause(ctx))
+		case <-n.closing:
+			return ErrClosed
+		case <-t.C:
+		}
+	}
+}
+
+// IsLeader reports whether this node is the leader.
+func (n *Node) IsLeader() bool {
+	return n.raft.State() == raft.Leader
+}
+
+// LeaderAddr returns the leader's raft address, or "" when none is known.
+func (n *Node) LeaderAddr() string {
+	addr, _ := n.raft.LeaderWithID()
+	return string(addr)
+}
+
+// AppliedIndex returns the index of the last raft log entry applied here.
+func (n *Node) AppliedIndex() uint64 {
+	return n.raft.AppliedIndex()
+}
+
+// Stats returns raft's statistics plus the catalog's, as strings.
+func (n *Node) Stats() map[string]string {
+	s := n.raft.Stats()
+	s["node_id"] = n.cfg.NodeID
+	s["raft_addr"] = string(n.trans.LocalAddr())
+	s["catalog_applied_index"] = strconv.FormatUint(n.fsm.applied.Load(), 10)
+	s["catalog_last_seq"] = strconv.FormatUint(n.fsm.lastSeq.Load(), 10)
+	return s
+}
