@@ -2,8 +2,11 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/holdfast/holdfast/journal"
 )
 
 // APIError is an error a client can act on: a stable machine code, an HTTP
@@ -46,8 +49,26 @@ const (
 	CodeStoreTimedOut = "store_timeout"
 )
 
-func badField(line int, field, format string, args ...any) *APIError {
-	return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidField, Field: field, Line: line, Message: fmt.Sprintf(format, args...)}
+// journalError maps a payload problem to the API's error answer.
+func journalError(err error) *APIError {
+	var je *journal.Error
+	if !errors.As(err, &je) {
+		return &APIError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "could not decode the body"}
+	}
+	e := &APIError{Status: http.StatusBadRequest, Field: je.Field, Line: je.Line, Message: je.Msg}
+	switch je.Kind {
+	case journal.KindSyntax:
+		e.Code = CodeInvalidJSON
+	case journal.KindEncoding:
+		e.Code = CodeInvalidUTF8
+	case journal.KindTooLarge:
+		e.Status, e.Code = http.StatusRequestEntityTooLarge, CodeTooLarge
+	case journal.KindEmpty:
+		e.Code = CodeBadRequest
+	default:
+		e.Code = CodeInvalidField
+	}
+	return e
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

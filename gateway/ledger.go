@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/cockroachdb/pebble/bloom"
 
 	"github.com/holdfast/holdfast/archive"
+	"github.com/holdfast/holdfast/journal"
 )
 
 // The ledger is this node's record of every message version it accepted:
@@ -81,7 +83,7 @@ func (e *ledgerEntry) unmarshal(id string, b []byte) error {
 type record struct {
 	line      int
 	msg       archive.Message
-	blobs     []blob
+	blobs     []journal.Blob
 	explicit  bool   // the sender gave the version
 	event     string // idempotency key within the message id
 	duplicate bool   // already archived: answered, not stored again
@@ -373,4 +375,18 @@ func (l *ledger) version(id string, v int) (ledgerEntry, error) {
 	var e ledgerEntry
 	err = e.unmarshal(id, raw)
 	return e, err
+}
+
+// idempotencyKey identifies one event for idempotency: an explicit version, or
+// for a later version sent without one, the hash of what it says.
+func idempotencyKey(m *archive.Message, explicit bool) string {
+	if explicit || m.Action == archive.ActionSend {
+		return fmt.Sprintf("%s/v%d", m.Action, m.Version)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%s|%s|%s|", m.Action, m.SentAt.Format(time.RFC3339Nano), m.Type, m.Text)
+	for _, a := range m.Attachments {
+		fmt.Fprintf(h, "%s:%s|", a.Name, a.SHA256)
+	}
+	return fmt.Sprintf("%s/h%x", m.Action, h.Sum(nil)[:12])
 }

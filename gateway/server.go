@@ -15,6 +15,7 @@ import (
 
 	"github.com/holdfast/holdfast/archive"
 	"github.com/holdfast/holdfast/gateway/spool"
+	"github.com/holdfast/holdfast/journal"
 )
 
 // routes registers every route in one place.
@@ -77,22 +78,16 @@ func (g *Gateway) handleIngest(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	items, e := splitBody(body, ndjson)
-	if e != nil {
+	now := g.cfg.Now().UTC()
+	decoded, err := journal.DecodeJSON(body, ndjson, journal.Limits{MaxFieldBytes: g.cfg.MaxFieldBytes}, now)
+	if err != nil {
 		g.metrics.messagesRejected.add(1)
-		writeError(w, e)
+		writeError(w, journalError(err))
 		return
 	}
-	now := g.cfg.Now().UTC()
-	recs := make([]*record, len(items))
-	for i, it := range items {
-		rec, e := normalize(it, g.cfg.MaxFieldBytes, now)
-		if e != nil {
-			g.metrics.messagesRejected.add(int64(len(items)))
-			writeError(w, e)
-			return
-		}
-		recs[i] = rec
+	recs := make([]*record, len(decoded))
+	for i, d := range decoded {
+		recs[i] = &record{line: d.Line, msg: d.Message, blobs: d.Blobs, explicit: d.ExplicitVersion}
 	}
 	if e := g.ledger.assign(recs, func(m *archive.Message) { g.stamp(m, now) }); e != nil {
 		writeError(w, e)

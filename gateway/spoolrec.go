@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast/archive"
+	"github.com/holdfast/holdfast/journal"
 )
 
 // Spool records are opaque to the spool. The gateway frames each as a kind
@@ -124,7 +125,7 @@ func messageRecord(m *archive.Message, event string) ([]byte, error) {
 }
 
 // attachmentRecord frames an attachment's bytes for the spool.
-func attachmentRecord(b blob, retainUntil time.Time) []byte {
+func attachmentRecord(b journal.Blob, retainUntil time.Time) []byte {
 	return encodeSpoolRecord(spoolHeader{
 		Kind: kindAttachment, Tenant: b.Tenant, ID: b.SHA256, Event: b.ContentType, RetainUntil: retainUntil,
 	}, b.Data)

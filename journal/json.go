@@ -1,4 +1,4 @@
-package gateway
+package journal
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -58,8 +57,9 @@ type inputAttachment struct {
 	Data *string `json:"data"`
 }
 
-// blob is an attachment's bytes waiting to be stored.
-type blob struct {
+// Blob is an attachment's bytes, sent inline, waiting to be stored as a WORM
+// object of its own.
+type Blob struct {
 	Tenant      string
 	SHA256      string
 	ContentType string
@@ -71,22 +71,49 @@ var (
 	hexPattern  = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
-// normalize validates one input record and turns it into a record whose
-// message content is final (not yet versioned, stamped or sealed), with the
-// attachment bytes it carries.
-func normalize(it item, maxField int64, now time.Time) (*record, *APIError) {
-	m, blobs, version, e := parseInput(it, maxField, now)
+// Record is one message decoded from a payload: its content is final, but
+// it is not yet versioned, stamped with retention or sealed.
+type Record struct {
+	// Line is the input line the record starts on.
+	Line    int
+	Message archive.Message
+	// Blobs are the attachment bytes sent inline.
+	Blobs []Blob
+	// ExplicitVersion is true when the sender gave the version.
+	ExplicitVersion bool
+}
+
+// Limits bound what one record may hold.
+type Limits struct {
+	// MaxFieldBytes bounds each text field (text, raw, names, ids).
+	MaxFieldBytes int64
+}
+
+// DecodeJSON decodes holdfast's own record format: one JSON object, a JSON
+// array of them, or NDJSON (one per line; ndjson forces it). Every record is
+// validated; the first problem is returned as an *Error naming the field and
+// line, and then no record is returned at all: a body is accepted whole or
+// not at all. now is the reception time, for the future-date check.
+func DecodeJSON(body []byte, ndjson bool, lim Limits, now time.Time) ([]Record, error) {
+	items, e := splitBody(body, ndjson)
 	if e != nil {
 		return nil, e
 	}
-	r := &record{line: it.line, msg: m, blobs: blobs}
-	if version != nil {
-		r.explicit, r.msg.Version = true, *version
+	recs := make([]Record, len(items))
+	for i, it := range items {
+		m, blobs, version, e := parseInput(it, lim.MaxFieldBytes, now)
+		if e != nil {
+			return nil, e
+		}
+		recs[i] = Record{Line: it.line, Message: m, Blobs: blobs}
+		if version != nil {
+			recs[i].ExplicitVersion, recs[i].Message.Version = true, *version
+		}
 	}
-	return r, nil
+	return recs, nil
 }
 
-func parseInput(it item, maxField int64, now time.Time) (archive.Message, []blob, *int, *APIError) {
+func parseInput(it item, maxField int64, now time.Time) (archive.Message, []Blob, *int, *Error) {
 	var in inputMessage
 	dec := json.NewDecoder(bytes.NewReader(it.data))
 	dec.DisallowUnknownFields()
@@ -186,7 +213,7 @@ func parseInput(it item, maxField int64, now time.Time) (archive.Message, []blob
 	return m, blobs, in.Version, nil
 }
 
-func checkSizes(in *inputMessage, max int64, line int) *APIError {
+func checkSizes(in *inputMessage, max int64, line int) *Error {
 	fields := map[string]string{
 		"platform": in.Platform, "tenant": in.Tenant, "source_id": in.SourceID, "text": in.Text,
 		"type": in.Type, "conversation.id": in.Conversation.ID, "conversation.name": in.Conversation.Name,
@@ -194,15 +221,15 @@ func checkSizes(in *inputMessage, max int64, line int) *APIError {
 	}
 	for f, v := range fields {
 		if int64(len(v)) > max {
-			return &APIError{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Field: f, Line: line,
-				Message: fmt.Sprintf("%s is %d bytes, more than the %d allowed (http.max_field_bytes)", f, len(v), max)}
+			return &Error{Kind: KindTooLarge, Field: f, Line: line,
+				Msg: fmt.Sprintf("%s is %d bytes, more than the %d allowed (http.max_field_bytes)", f, len(v), max)}
 		}
 	}
 	return nil
 }
 
-func attachments(m *archive.Message, in []inputAttachment, line int) ([]blob, *APIError) {
-	var blobs []blob
+func attachments(m *archive.Message, in []inputAttachment, line int) ([]Blob, *Error) {
+	var blobs []Blob
 	for i, a := range in {
 		f := fmt.Sprintf("attachments[%d]", i)
 		if strings.TrimSpace(a.Name) == "" {
@@ -223,7 +250,7 @@ func attachments(m *archive.Message, in []inputAttachment, line int) ([]blob, *A
 				return nil, badField(line, f+".size", "size %d does not match the data (%d bytes)", *a.Size, len(data))
 			}
 			att.SHA256, att.Size = sha, int64(len(data))
-			blobs = append(blobs, blob{Tenant: m.Tenant, SHA256: sha, ContentType: a.ContentType, Data: data})
+			blobs = append(blobs, Blob{Tenant: m.Tenant, SHA256: sha, ContentType: a.ContentType, Data: data})
 		} else {
 			if !hexPattern.MatchString(att.SHA256) {
 				return nil, badField(line, f+".sha256", "an attachment without data needs its sha256 (64 hex digits)")
@@ -236,18 +263,4 @@ func attachments(m *archive.Message, in []inputAttachment, line int) ([]blob, *A
 		m.Attachments = append(m.Attachments, att)
 	}
 	return blobs, nil
-}
-
-// idempotencyKey identifies one event for idempotency: an explicit version, or
-// for a later version sent without one, the hash of what it says.
-func idempotencyKey(m *archive.Message, explicit bool) string {
-	if explicit || m.Action == archive.ActionSend {
-		return fmt.Sprintf("%s/v%d", m.Action, m.Version)
-	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%s|%s|", m.Action, m.SentAt.Format(time.RFC3339Nano), m.Type, m.Text)
-	for _, a := range m.Attachments {
-		fmt.Fprintf(h, "%s:%s|", a.Name, a.SHA256)
-	}
-	return fmt.Sprintf("%s/h%x", m.Action, h.Sum(nil)[:12])
 }

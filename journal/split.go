@@ -1,16 +1,15 @@
-package gateway
+package journal
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"unicode/utf8"
 )
 
-// item is one record of an ingest body with the input line it starts on.
+// item is one record of a body with the input line it starts on.
 type item struct {
 	line int
 	data []byte
@@ -19,15 +18,14 @@ type item struct {
 // splitBody splits an ingest body into records: one JSON object, a JSON
 // array of objects, or NDJSON (one object per line). Every error names the
 // line it is on.
-func splitBody(body []byte, ndjson bool) ([]item, *APIError) {
+func splitBody(body []byte, ndjson bool) ([]item, *Error) {
 	if !utf8.Valid(body) {
 		at := invalidUTF8Offset(body)
-		return nil, &APIError{Status: http.StatusBadRequest, Code: CodeInvalidUTF8, Line: lineAt(body, at),
-			Message: fmt.Sprintf("body is not valid UTF-8 at byte %d", at)}
+		return nil, &Error{Kind: KindEncoding, Line: lineAt(body, at), Msg: fmt.Sprintf("body is not valid UTF-8 at byte %d", at)}
 	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
-		return nil, &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Line: 1, Message: "body is empty"}
+		return nil, &Error{Kind: KindEmpty, Line: 1, Msg: "body is empty"}
 	}
 	if ndjson {
 		return splitNDJSON(body)
@@ -35,16 +33,11 @@ func splitBody(body []byte, ndjson bool) ([]item, *APIError) {
 	if trimmed[0] == '[' {
 		return splitArray(body)
 	}
-	// One object, or NDJSON sent without its content type: decide by
-	// counting the top-level values.
-	items, err := splitNDJSON(body)
-	if err != nil {
-		return nil, err
-	}
-	return items, nil
+	// One object, or NDJSON sent without its content type.
+	return splitNDJSON(body)
 }
 
-func splitNDJSON(body []byte) ([]item, *APIError) {
+func splitNDJSON(body []byte) ([]item, *Error) {
 	var items []item
 	line := 0
 	for len(body) > 0 {
@@ -67,7 +60,7 @@ func splitNDJSON(body []byte) ([]item, *APIError) {
 	return items, nil
 }
 
-func splitArray(body []byte) ([]item, *APIError) {
+func splitArray(body []byte) ([]item, *Error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if _, err := dec.Token(); err != nil {
 		return nil, jsonError(body, 0, err)
@@ -93,33 +86,31 @@ func splitArray(body []byte) ([]item, *APIError) {
 		return nil, jsonError(body, 0, err)
 	}
 	if rest := bytes.TrimSpace(body[dec.InputOffset():]); len(rest) > 0 {
-		return nil, &APIError{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Line: lineAt(body, dec.InputOffset()),
-			Message: "unexpected data after the closing ]"}
+		return nil, &Error{Kind: KindSyntax, Line: lineAt(body, dec.InputOffset()), Msg: "unexpected data after the closing ]"}
 	}
 	if len(items) == 0 {
-		return nil, &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Line: 1, Message: "array holds no messages"}
+		return nil, &Error{Kind: KindEmpty, Line: 1, Msg: "array holds no messages"}
 	}
 	return items, nil
 }
 
 // checkObject makes sure data is exactly one well-formed JSON object.
-func checkObject(data []byte, line int) *APIError {
+func checkObject(data []byte, line int) *Error {
 	t := bytes.TrimSpace(data)
 	if !json.Valid(t) {
 		var v any
 		return jsonError(data, line, json.Unmarshal(t, &v))
 	}
 	if t[0] != '{' {
-		return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Line: line,
-			Message: "each message must be a JSON object"}
+		return &Error{Kind: KindSyntax, Line: line, Msg: "each message must be a JSON object"}
 	}
 	return nil
 }
 
 // jsonError turns a decoding error into an APIError naming the line; when
 // base > 0 data is one record starting on line base.
-func jsonError(data []byte, base int, err error) *APIError {
-	e := &APIError{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Line: base, Message: "malformed JSON"}
+func jsonError(data []byte, base int, err error) *Error {
+	e := &Error{Kind: KindSyntax, Line: base, Msg: "malformed JSON"}
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
@@ -128,18 +119,18 @@ func jsonError(data []byte, base int, err error) *APIError {
 		if base > 0 {
 			at += base - 1
 		}
-		e.Line, e.Message = at, "malformed JSON: "+syn.Error()
+		e.Line, e.Msg = at, "malformed JSON: "+syn.Error()
 	case errors.As(err, &typ):
-		e.Code, e.Field = CodeInvalidField, typ.Field
-		e.Message = fmt.Sprintf("%s must be %s, not %s", fieldName(typ.Field), jsonKind(typ.Type.Kind().String()), typ.Value)
+		e.Kind, e.Field = KindInvalid, typ.Field
+		e.Msg = fmt.Sprintf("%s must be %s, not %s", fieldName(typ.Field), jsonKind(typ.Type.Kind().String()), typ.Value)
 	case err != nil && strings.HasPrefix(err.Error(), "json: unknown field "):
 		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		e.Code, e.Field = CodeInvalidField, f
-		e.Message = fmt.Sprintf("unknown field %q", f)
+		e.Kind, e.Field = KindInvalid, f
+		e.Msg = fmt.Sprintf("unknown field %q", f)
 	case errors.Is(err, errUnexpectedEOF):
-		e.Message = "malformed JSON: unexpected end of input"
+		e.Msg = "malformed JSON: unexpected end of input"
 	case err != nil:
-		e.Message = "malformed JSON: " + err.Error()
+		e.Msg = "malformed JSON: " + err.Error()
 	}
 	return e
 }
