@@ -31,3 +31,12 @@ type Segment struct {
 	// LegalHold is true when the object was written with legal hold on.
 	LegalHold bool `json:"legal_hold,omitempty"`
 }
+
+// CatalogEntry is one segment as the catalog records it, with its catalog
+// sequence number: strictly increasing in the order the catalog applied
+// it, and identical on every node. Followers (the index) page through the
+// catalog by Seq.
+type CatalogEntry struct {
+	Seq     uint64  `json:"seq"`
+	Segment Segment `json:"segment"`
+}

@@ -14,14 +14,10 @@ import (
 	"github.com/holdfast/holdfast/archive"
 )
 
-// Entry is one catalog record in apply order.
-type Entry struct {
-	// Seq is the catalog sequence number: strictly increasing in apply
-	// order, assigned inside Apply and therefore identical on every node.
-	Seq uint64 `json:"seq"`
-	// Segment is the recorded segment.
-	Segment archive.Segment `json:"segment"`
-}
+// Entry is one catalogued segment with its catalog sequence number: an
+// archive.CatalogEntry, so that followers such as the index consume the
+// catalog without importing this package.
+type Entry = archive.CatalogEntry
 
 // DefaultPageLimit is the page size SegmentsAfter uses for a limit <= 0.
 const DefaultPageLimit = 1000

@@ -18,6 +18,8 @@ type APIError struct {
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
 	Line    int    `json:"line,omitempty"`
+	// Position is the 1-based character of a query where it is malformed.
+	Position int `json:"position,omitempty"`
 }
 
 func (e *APIError) Error() string {
@@ -36,6 +38,7 @@ const (
 	CodeBadRequest    = "bad_request"
 	CodeInvalidJSON   = "invalid_json"
 	CodeInvalidField  = "invalid_field"
+	CodeInvalidQuery  = "invalid_query"
 	CodeInvalidUTF8   = "invalid_utf8"
 	CodeTooLarge      = "too_large"
 	CodeUnauthorized  = "unauthorized"

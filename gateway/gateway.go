@@ -49,6 +49,16 @@ type Config struct {
 	Now func() time.Time
 }
 
+// Deps are the components a gateway works with.
+type Deps struct {
+	// Store is the WORM object store, the source of truth.
+	Store archive.ObjectStore
+	// Catalog records sealed segments (the Raft catalog).
+	Catalog Catalog
+	// Searcher answers searches (this node's index).
+	Searcher Searcher
+}
+
 // Gateway is the daemon's front: the HTTP API, the spool, the ledger and the
 // uploader that turns spooled records into WORM segments.
 type Gateway struct {
@@ -61,6 +71,8 @@ type Gateway struct {
 	uploader *uploader
 	auth     *authenticator
 	metrics  *metrics
+	searcher Searcher
+	auditor  auditor
 	admin    string
 	// spoolFull is set when the spool refused an append and cleared by the
 	// next accepted one.
@@ -76,7 +88,8 @@ type Gateway struct {
 
 // New opens the spool and ledger under cfg.DataDir and replays spooled
 // records into the ledger. Nothing is served until Start.
-func New(cfg Config, store archive.ObjectStore, catalog Catalog, log *logrus.Entry) (*Gateway, error) {
+func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
+	store, catalog := deps.Store, deps.Catalog
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -94,7 +107,7 @@ func New(cfg Config, store archive.ObjectStore, catalog Catalog, log *logrus.Ent
 		return nil, err
 	}
 	g := &Gateway{
-		cfg: cfg, log: log, store: store, metrics: &metrics{},
+		cfg: cfg, log: log, store: store, metrics: &metrics{}, searcher: deps.Searcher,
 		auth: &authenticator{tokens: append(append([]Token(nil), cfg.Tokens...), tokens...)}, admin: secret,
 	}
 	g.spool, err = spool.Open(filepath.Join(cfg.DataDir, "spool"), spool.Options{MaxBytes: cfg.SpoolMaxBytes}, log.WithField("component", "spool"))

@@ -20,6 +20,7 @@ import (
 	"github.com/holdfast/holdfast/archive/fsstore"
 	"github.com/holdfast/holdfast/cluster"
 	"github.com/holdfast/holdfast/config"
+	"github.com/holdfast/holdfast/index"
 )
 
 // Test tokens, one per role.
@@ -87,12 +88,14 @@ func (f *flakyStore) Stat(ctx context.Context, key string) (archive.ObjectInfo, 
 
 // testNode is a gateway with its own catalog, on a temporary data dir.
 type testNode struct {
-	t     testing.TB
-	dir   string
-	store archive.ObjectStore
-	node  *cluster.Node
-	gw    *Gateway
-	url   string
+	t        testing.TB
+	dir      string
+	store    archive.ObjectStore
+	node     *cluster.Node
+	ix       *index.Index
+	follower *index.Follower
+	gw       *Gateway
+	url      string
 }
 
 type nodeOption func(*Config)
@@ -132,7 +135,14 @@ func mustStartNode(t testing.TB, dir string, store archive.ObjectStore, opts ...
 	for _, o := range opts {
 		o(&cfg)
 	}
-	gw, err := New(cfg, store, node, testLogger(t))
+	ix, err := index.Open(index.Config{Dir: filepath.Join(dir, "index")}, testLogger(t))
+	if err != nil {
+		node.Close()
+		t.Fatal(err)
+	}
+	follower := index.NewFollower(ix, node, store, testLogger(t))
+	follower.Start(context.Background())
+	gw, err := New(cfg, Deps{Store: store, Catalog: node, Searcher: ix}, testLogger(t))
 	if err != nil {
 		node.Close()
 		t.Fatal(err)
@@ -140,7 +150,7 @@ func mustStartNode(t testing.TB, dir string, store archive.ObjectStore, opts ...
 	if err := gw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	n := &testNode{t: t, dir: dir, store: store, node: node, gw: gw, url: "http://" + gw.Addr()}
+	n := &testNode{t: t, dir: dir, store: store, node: node, ix: ix, follower: follower, gw: gw, url: "http://" + gw.Addr()}
 	t.Cleanup(n.stop)
 	return n
 }
@@ -149,6 +159,8 @@ func (n *testNode) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	n.gw.Shutdown(ctx)
+	n.follower.Close()
+	n.ix.Close()
 	n.node.Close()
 }
 

@@ -194,12 +194,12 @@ func TestBadInputIsRefusedWhole(t *testing.T) {
 		})
 	}
 	// Nothing of a refused request was archived, not even its good lines.
+	if n.gw.spool.LastLSN() != 0 {
+		t.Fatalf("refused requests wrote %d spool records", n.gw.spool.LastLSN())
+	}
 	code, _, _ := n.do(http.MethodGet, "/v1/messages/"+archive.MessageID("acme", "generic", "b1"), RoleSupervisor, "", nil)
 	if code != http.StatusNotFound {
 		t.Fatalf("a record of a refused request was archived: GET answered %d", code)
-	}
-	if n.gw.spool.LastLSN() != 0 {
-		t.Fatalf("refused requests wrote %d spool records", n.gw.spool.LastLSN())
 	}
 	// Oversized body.
 	code, _, b := n.do(http.MethodPost, "/v1/messages", RoleIngest, "", bytes.Repeat([]byte(" "), 33<<20))

@@ -23,6 +23,9 @@ func (g *Gateway) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/messages", g.require(RoleIngest, g.handleIngest))
 	mux.HandleFunc("GET /v1/messages/{id}", g.require(RoleSupervisor, g.handleGetMessage))
+	mux.HandleFunc("GET /v1/search", g.require(RoleSupervisor, g.handleSearch))
+	mux.HandleFunc("POST /v1/search", g.require(RoleSupervisor, g.handleSearch))
+	mux.HandleFunc("GET /v1/audit", g.require(RoleAuditor, g.handleAudit))
 	mux.HandleFunc("GET /healthz", g.handleHealthz)
 	mux.HandleFunc("GET /readyz", g.handleReadyz)
 	mux.HandleFunc("GET /metrics", g.handleMetrics)
@@ -246,6 +249,15 @@ func (g *Gateway) handleGetMessage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		out = append(out, v)
+	}
+	ev := newAuditEvent(r, AuditReadMessage)
+	ev.Target, ev.Status = id, http.StatusOK
+	if len(out) == 0 {
+		ev.Status = http.StatusNotFound
+	}
+	if err := g.audit(r.Context(), ev); err != nil {
+		writeAuditFailure(w, err)
+		return
 	}
 	if len(out) == 0 {
 		writeError(w, &APIError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no message " + id})

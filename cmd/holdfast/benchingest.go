@@ -164,7 +164,7 @@ func benchPipeline(ctx context.Context, o benchOptions, bodies [][]byte, raw int
 		SegmentMaxAge: time.Duration(def.Segment.MaxAge), Retention: def.Retention.Default,
 		RetentionFloor: time.Duration(def.Retention.Floor),
 		Tokens:         []gateway.Token{{Name: "bench", Role: gateway.RoleIngest, TokenSHA256: gateway.HashToken(token)}},
-	}, store, node, log.WithField("component", "gateway"))
+	}, gateway.Deps{Store: store, Catalog: node}, log.WithField("component", "gateway"))
 	if err != nil {
 		return res, err
 	}

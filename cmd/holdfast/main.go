@@ -25,6 +25,8 @@ Usage:
   holdfast serve [-config FILE]       run the daemon (no config: single node, ./holdfast-data, 127.0.0.1:8080)
   holdfast ingest [FILE...]           send NDJSON messages from files (or stdin) to a daemon
   holdfast get ID                     show every archived version of a message
+  holdfast search [flags] QUERY       search the archive (words, "phrases", field:value, -exclude, date ranges)
+  holdfast reindex [-config FILE]     rebuild this node's index from storage alone (daemon stopped)
   holdfast bench ingest [flags]       measure ingest against MinIO, next to one PUT per message
   holdfast version                    print the version
 
@@ -62,6 +64,10 @@ func run(ctx context.Context, args []string) error {
 		return runIngest(ctx, rest)
 	case "get":
 		return runGet(ctx, rest)
+	case "search":
+		return runSearch(ctx, rest)
+	case "reindex":
+		return runReindex(ctx, rest)
 	case "bench":
 		return runBench(ctx, rest)
 	case "version", "-version", "--version":

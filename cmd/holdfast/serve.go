@@ -16,6 +16,7 @@ import (
 	"github.com/holdfast/holdfast/cluster"
 	"github.com/holdfast/holdfast/config"
 	"github.com/holdfast/holdfast/gateway"
+	"github.com/holdfast/holdfast/index"
 )
 
 // runServe runs the daemon until ctx is cancelled (SIGINT, SIGTERM).
@@ -61,14 +62,27 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("wait for a raft leader: %w", err)
 	}
 
-	// 4. The gateway: spool, ledger, uploader and HTTP API.
-	gw, err := gateway.New(gatewayConfig(cfg), store, node, log.WithField("component", "gateway"))
+	// 4. The index: a derived view of storage that follows the catalog.
+	ix, err := index.Open(index.Config{Dir: cfg.IndexDir()}, log.WithField("component", "index"))
 	if err != nil {
+		node.Close()
+		return fmt.Errorf("open index: %w", err)
+	}
+	follower := index.NewFollower(ix, node, store, log.WithField("component", "indexer"))
+	follower.Start(ctx)
+
+	// 5. The gateway: spool, ledger, uploader and HTTP API.
+	gw, err := gateway.New(gatewayConfig(cfg), gateway.Deps{Store: store, Catalog: node, Searcher: ix}, log.WithField("component", "gateway"))
+	if err != nil {
+		follower.Close()
+		ix.Close()
 		node.Close()
 		return err
 	}
 	if err := gw.Start(ctx); err != nil {
 		gw.Shutdown(context.Background())
+		follower.Close()
+		ix.Close()
 		node.Close()
 		return err
 	}
@@ -83,11 +97,17 @@ func runServe(ctx context.Context, args []string) error {
 
 	// Shutdown runs in reverse: the gateway first, so that it stops taking
 	// messages and uploads what is spooled while the catalog it records
-	// segments in is still running; the catalog last.
+	// segments in is still running; then the indexer and the index, which
+	// only read the catalog; the catalog last.
 	sctx, cancel := context.WithTimeout(context.Background(), gateway.DefaultShutdownTimeout)
 	defer cancel()
 	gerr := gw.Shutdown(sctx)
+	follower.Close()
+	ierr := ix.Close()
 	cerr := node.Close()
+	if ierr != nil {
+		log.WithError(ierr).Error("close index")
+	}
 	if gerr != nil {
 		return fmt.Errorf("stop gateway: %w", gerr)
 	}

@@ -1,0 +1,255 @@
+package index
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/blevesearch/bleve/v2/search/query"
+
+	"github.com/holdfast/holdfast/archive"
+	"github.com/holdfast/holdfast/index/querystring"
+)
+
+// Sort orders of a Request.
+const (
+	SortTime      = "time"
+	SortRelevance = "relevance"
+)
+
+// Facet names in Result.Facets, and how many terms each returns.
+const (
+	FacetPlatform     = "platform"
+	FacetSender       = "sender"
+	FacetConversation = "conversation"
+	FacetDay          = "day"
+
+	// FacetSize is the number of terms returned for platform, sender and
+	// conversation: the most frequent first.
+	FacetSize = 10
+	// DayFacetSize is the number of days returned, oldest first: the most
+	// frequent ones when the matches span more.
+	DayFacetSize = 400
+)
+
+// Request is one search. Filters are ANDed with each other and with Query;
+// the values of one filter are alternatives.
+type Request struct {
+	// Query is in the querystring language; "" matches everything.
+	Query string
+	// Tenants, when not empty, limits the search to these tenants. The
+	// caller sets it from the user's role: a query cannot widen it.
+	Tenants []string
+	// ExcludeTenants are tenants whose documents never match (e.g. the
+	// audit trail's, which has its own route).
+	ExcludeTenants []string
+	// Platforms, Conversations (ids), Actions and Types filter on those
+	// fields; Participants matches the sender or any recipient; Senders
+	// the sender only.
+	Platforms, Conversations, Participants, Actions, Types []string
+	Senders                                                []string
+	// From and To bound sent_at to [From, To); zero means open.
+	From, To time.Time
+	// AllVersions returns every version; by default only the latest
+	// version of each message matches.
+	AllVersions bool
+	// SortBy is SortTime (default: newest first) or SortRelevance.
+	SortBy string
+	// Size is the number of hits per page: DefaultSize when 0, at most
+	// MaxSize.
+	Size int
+	// Cursor continues from the page that returned it.
+	Cursor string
+	// Facets asks for counts by platform, sender, conversation and day.
+	Facets bool
+	// Highlight asks for fragments of the text with the matches marked.
+	Highlight bool
+	// Location is the time zone of dates in Query written without one;
+	// nil is UTC.
+	Location *time.Location
+}
+
+// Result is one page of hits.
+type Result struct {
+	// Total is the number of matching documents, on every page.
+	Total uint64 `json:"total"`
+	Hits  []Hit  `json:"hits"`
+	// Cursor fetches the next page; "" when there is none.
+	Cursor string `json:"cursor,omitempty"`
+	// Facets, when requested, by facet name.
+	Facets map[string][]FacetCount `json:"facets,omitempty"`
+	Took   time.Duration           `json:"took"`
+	// Partitions is the number of monthly partitions the search read.
+	Partitions int `json:"partitions"`
+}
+
+// FacetCount is one term of a facet and its number of matches.
+type FacetCount struct {
+	Term  string `json:"term"`
+	Count int    `json:"count"`
+}
+
+// Hit is one indexed message version: what a result list shows, and where
+// the full record is (Segment and Location: one ranged GET on any node).
+type Hit struct {
+	ID           string                `json:"id"`
+	Version      int                   `json:"version"`
+	Action       string                `json:"action"`
+	Platform     string                `json:"platform"`
+	Tenant       string                `json:"tenant"`
+	Type         string                `json:"type"`
+	Conversation archive.Conversation  `json:"conversation"`
+	From         archive.Participant   `json:"from"`
+	To           []archive.Participant `json:"to,omitempty"`
+	SentAt       time.Time             `json:"sent_at"`
+	Text         string                `json:"text,omitempty"`
+	Attachments  []string              `json:"attachments,omitempty"` // names
+	RetainUntil  time.Time             `json:"retain_until"`
+	Policy       string                `json:"policy,omitempty"`
+	Segment      string                `json:"segment"`
+	SHA256       string                `json:"sha256"`
+	// Latest is true for the highest version of the message.
+	Latest bool `json:"latest"`
+	// Score is the relevance score (SortRelevance only).
+	Score float64 `json:"score,omitempty"`
+	// Highlights are fragments of the text with the matches in <mark>.
+	Highlights map[string][]string `json:"highlights,omitempty"`
+	// Location is where the record is inside Segment.
+	Location archive.ManifestEntry `json:"location"`
+}
+
+// plan is a validated Request.
+type plan struct {
+	q                  query.Query
+	size               int
+	relevance          bool
+	after              []string // cursor sort values
+	afterMonth         int      // time sort: the month of the cursor's sent_at
+	fromMonth, toMonth int
+	facets, highlight  bool
+}
+
+// newPlan validates r and translates it into a bleve query.
+func newPlan(r Request) (*plan, error) {
+	pl := &plan{size: r.Size, facets: r.Facets, highlight: r.Highlight,
+		fromMonth: math.MinInt, toMonth: math.MaxInt}
+	switch {
+	case pl.size == 0:
+		pl.size = DefaultSize
+	case pl.size < 0 || pl.size > MaxSize:
+		return nil, fmt.Errorf("size %d: want 1 to %d: %w", r.Size, MaxSize, ErrBadRequest)
+	}
+	switch r.SortBy {
+	case "", SortTime:
+	case SortRelevance:
+		pl.relevance = true
+	default:
+		return nil, fmt.Errorf("sort %q: want %q or %q: %w", r.SortBy, SortTime, SortRelevance, ErrBadRequest)
+	}
+	if !r.From.IsZero() && !r.To.IsZero() && !r.From.Before(r.To) {
+		return nil, fmt.Errorf("empty time range %s to %s: %w", r.From.Format(time.RFC3339), r.To.Format(time.RFC3339), ErrBadRequest)
+	}
+	if !r.From.IsZero() {
+		pl.fromMonth = monthKey(r.From)
+	}
+	if !r.To.IsZero() {
+		pl.toMonth = monthKey(r.To.Add(-time.Nanosecond))
+	}
+	if r.Cursor != "" {
+		var err error
+		if pl.after, pl.afterMonth, err = decodeCursor(r.Cursor, pl.relevance); err != nil {
+			return nil, err
+		}
+	}
+
+	user, err := userQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	pl.q = combine(user, filters(r), pl.relevance)
+	return pl, nil
+}
+
+// userQuery parses r.Query; nil when it is blank.
+func userQuery(r Request) (query.Query, error) {
+	if strings.TrimSpace(r.Query) == "" {
+		return nil, nil
+	}
+	q, err := querystring.Parse(r.Query, querystring.Options{
+		DefaultField: fieldText, Fields: queryFields, Location: r.Location,
+	})
+	if errors.Is(err, querystring.ErrSyntax) {
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parse query: %w", err)
+	}
+	return q, nil
+}
+
+// filters returns r's filters, the time range and the latest-version rule.
+func filters(r Request) []query.Query {
+	fs := make([]query.Query, 0, 10)
+	for _, f := range []struct {
+		field string
+		vals  []string
+	}{
+		{fieldTenant, r.Tenants}, {fieldPlatform, r.Platforms}, {fieldConv, r.Conversations},
+		{fieldPart, r.Participants}, {fieldAction, r.Actions}, {fieldType, r.Types}, {fieldFrom, r.Senders},
+	} {
+		if len(f.vals) > 0 {
+			fs = append(fs, anyOf(f.field, f.vals))
+		}
+	}
+	if len(r.ExcludeTenants) > 0 {
+		b := query.NewBooleanQuery([]query.Query{query.NewMatchAllQuery()}, nil,
+			[]query.Query{anyOf(fieldTenant, r.ExcludeTenants)})
+		fs = append(fs, b)
+	}
+	if !r.From.IsZero() || !r.To.IsZero() {
+		incl, excl := true, false
+		q := query.NewDateRangeInclusiveQuery(r.From, r.To, &incl, &excl)
+		q.SetField(fieldSentAt)
+		fs = append(fs, q)
+	}
+	if !r.AllVersions {
+		q := query.NewBoolFieldQuery(true)
+		q.SetField(fieldLatest)
+		fs = append(fs, q)
+	}
+	return fs
+}
+
+// combine joins the user's query and the filters. For relevance the
+// filters do not score.
+func combine(user query.Query, filters []query.Query, relevance bool) query.Query {
+	switch {
+	case user == nil && len(filters) == 0:
+		return query.NewMatchAllQuery()
+	case user == nil:
+		return query.NewConjunctionQuery(filters)
+	case len(filters) == 0:
+		return user
+	case relevance:
+		b := query.NewBooleanQuery([]query.Query{user}, nil, nil)
+		b.Filter = query.NewConjunctionQuery(filters)
+		return b
+	}
+	return query.NewConjunctionQuery(append([]query.Query{user}, filters...))
+}
+
+// anyOf matches documents whose keyword field is one of vals.
+func anyOf(field string, vals []string) query.Query {
+	qs := make([]query.Query, len(vals))
+	for i, v := range vals {
+		t := query.NewTermQuery(v)
+		t.SetField(field)
+		qs[i] = t
+	}
+	if len(qs) == 1 {
+		return qs[0]
+	}
+	return query.NewDisjunctionQuery(qs)
+}

@@ -1,0 +1,284 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/search"
+	"github.com/blevesearch/bleve/v2/search/query"
+)
+
+// Search runs r. Time-sorted searches read the partitions newest first and
+// stop reading hits as soon as the page is full: a partition older than
+// the page's last hit cannot contribute to it. The partitions not read for
+// hits are only counted (no sorting, no stored fields) so that Total stays
+// exact.
+func (ix *Index) Search(ctx context.Context, r Request) (Result, error) {
+	start := time.Now()
+	if err := ix.enter(); err != nil {
+		return Result{}, err
+	}
+	defer ix.leave()
+	pl, err := newPlan(r)
+	if err != nil {
+		return Result{}, err
+	}
+	parts := ix.partitionsIn(pl.fromMonth, pl.toMonth)
+	var res Result
+	if pl.relevance {
+		res, err = ix.searchRelevance(ctx, pl, parts)
+	} else {
+		res, err = ix.searchTime(ctx, pl, parts)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	res.Took = time.Since(start)
+	return res, nil
+}
+
+// request builds the search of one partition (or alias) for size hits.
+func (pl *plan) request(size int) *bleve.SearchRequest {
+	req := bleve.NewSearchRequestOptions(pl.q, size, 0, false)
+	req.Fields = storedFields
+	if pl.relevance {
+		req.SortByCustom(search.SortOrder{&search.SortScore{Desc: true}, &search.SortDocID{}})
+	} else {
+		req.SortByCustom(search.SortOrder{
+			&search.SortField{Field: fieldSentAt, Type: search.SortFieldAsDate, Desc: true},
+			&search.SortDocID{Desc: true},
+		})
+		req.Score = bleve.ScoreNone
+	}
+	req.SearchAfter = pl.after
+	if pl.highlight {
+		req.Highlight = bleve.NewHighlight()
+		req.Highlight.AddField(fieldText)
+	}
+	if pl.facets {
+		req.Facets = facetRequests()
+	}
+	return req
+}
+
+func facetRequests() bleve.FacetsRequest {
+	return bleve.FacetsRequest{
+		FacetPlatform:     bleve.NewFacetRequest(fieldPlatform, FacetSize),
+		FacetSender:       bleve.NewFacetRequest(fieldFrom, FacetSize),
+		FacetConversation: bleve.NewFacetRequest(fieldConv, FacetSize),
+		FacetDay:          bleve.NewFacetRequest(fieldDay, DayFacetSize),
+	}
+}
+
+// searchTime walks the partitions newest first (see Search).
+func (ix *Index) searchTime(ctx context.Context, pl *plan, parts []*partition) (Result, error) {
+	need := pl.size + 1 // one more than a page tells whether there is a next one
+	var (
+		res    Result
+		hits   search.DocumentMatchCollection
+		facets search.FacetResults
+		rest   []bleve.Index
+	)
+	for _, p := range parts {
+		idx, err := p.open(ix.mapping)
+		if errors.Is(err, errDropped) {
+			continue
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		res.Partitions++
+		if len(hits) >= need || (pl.after != nil && p.month > pl.afterMonth) {
+			rest = append(rest, idx)
+			continue
+		}
+		sr, err := idx.SearchInContext(ctx, pl.request(need-len(hits)))
+		ix.searched.Add(1)
+		if err != nil {
+			return Result{}, fmt.Errorf("search %s: %w", monthName(p.month), err)
+		}
+		res.Total += sr.Total
+		facets = mergeFacets(facets, sr.Facets)
+		hits = append(hits, sr.Hits...)
+	}
+	if len(rest) > 0 {
+		req := bleve.NewSearchRequestOptions(pl.q, 0, 0, false)
+		req.Score = bleve.ScoreNone
+		if pl.facets {
+			req.Facets = facetRequests()
+		}
+		sr, err := bleve.NewIndexAlias(rest...).SearchInContext(ctx, req)
+		ix.counted.Add(uint64(len(rest)))
+		if err != nil {
+			return Result{}, fmt.Errorf("count: %w", err)
+		}
+		res.Total += sr.Total
+		facets = mergeFacets(facets, sr.Facets)
+	}
+	return ix.finish(res, pl, hits, facets)
+}
+
+// searchRelevance searches every partition in range at once, in two
+// phases: the best hits by score and id only, then the stored fields and
+// highlights of the page's hits, from their own partitions.
+func (ix *Index) searchRelevance(ctx context.Context, pl *plan, parts []*partition) (Result, error) {
+	byName := make(map[string]bleve.Index, len(parts))
+	idxs := make([]bleve.Index, 0, len(parts))
+	for _, p := range parts {
+		idx, err := p.open(ix.mapping)
+		if errors.Is(err, errDropped) {
+			continue
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		idxs = append(idxs, idx)
+		byName[idx.Name()] = idx
+	}
+	if len(idxs) == 0 {
+		return ix.finish(Result{}, pl, nil, nil)
+	}
+	req := pl.request(pl.size + 1)
+	req.Fields, req.Highlight = nil, nil
+	sr, err := bleve.NewIndexAlias(idxs...).SearchInContext(ctx, req)
+	ix.searched.Add(uint64(len(idxs)))
+	if err != nil {
+		return Result{}, fmt.Errorf("search: %w", err)
+	}
+
+	page := sr.Hits[:min(len(sr.Hits), pl.size)]
+	ids := map[string][]string{} // partition name -> doc ids
+	for _, dm := range page {
+		ids[dm.Index] = append(ids[dm.Index], dm.ID)
+	}
+	loaded := make(map[string]*search.DocumentMatch, len(page))
+	for name, docs := range ids {
+		idx := byName[name]
+		if idx == nil {
+			return Result{}, fmt.Errorf("search: hit from unknown partition %s", name)
+		}
+		req := pl.request(len(docs))
+		req.Query = query.NewConjunctionQuery([]query.Query{query.NewDocIDQuery(docs), pl.q})
+		req.SearchAfter, req.Facets = nil, nil
+		lr, err := idx.SearchInContext(ctx, req)
+		if err != nil {
+			return Result{}, fmt.Errorf("load hits: %w", err)
+		}
+		for _, dm := range lr.Hits {
+			loaded[dm.ID] = dm
+		}
+	}
+	for _, dm := range page {
+		// A hit that no longer matches (a newer version came in between)
+		// keeps no fields: finish leaves it out.
+		if l := loaded[dm.ID]; l != nil {
+			dm.Fields, dm.Fragments = l.Fields, l.Fragments
+		}
+	}
+	return ix.finish(Result{Total: sr.Total, Partitions: len(idxs)}, pl, sr.Hits, sr.Facets)
+}
+
+// finish turns bleve's hits and facets into the page.
+func (ix *Index) finish(res Result, pl *plan, hits search.DocumentMatchCollection, facets search.FacetResults) (Result, error) {
+	more := len(hits) > pl.size
+	if more {
+		hits = hits[:pl.size]
+	}
+	res.Hits = make([]Hit, 0, len(hits))
+	for _, dm := range hits {
+		if dm.Fields == nil {
+			continue
+		}
+		h, err := hitFromFields(dm.ID, dm.Fields)
+		if err != nil {
+			return Result{}, err
+		}
+		if pl.relevance {
+			h.Score = dm.Score
+		}
+		if len(dm.Fragments) > 0 {
+			h.Highlights = dm.Fragments
+		}
+		res.Hits = append(res.Hits, h)
+	}
+	if more {
+		last := hits[len(hits)-1]
+		if pl.relevance {
+			res.Cursor = encodeCursor(true, time.Time{}, last.ID, last.Score)
+		} else {
+			res.Cursor = encodeCursor(false, res.Hits[len(res.Hits)-1].SentAt, last.ID, 0)
+		}
+	}
+	if pl.facets {
+		res.Facets = facetCounts(facets)
+	}
+	return res, nil
+}
+
+// mergeFacets adds b's counts to a.
+func mergeFacets(a, b search.FacetResults) search.FacetResults {
+	if a == nil {
+		return b
+	}
+	a.Merge(b)
+	return a
+}
+
+// facetCounts trims each facet to its size: most frequent first, except
+// days, oldest first.
+func facetCounts(fr search.FacetResults) map[string][]FacetCount {
+	out := make(map[string][]FacetCount, 4)
+	for _, name := range []string{FacetPlatform, FacetSender, FacetConversation, FacetDay} {
+		counts := []FacetCount{}
+		if f := fr[name]; f != nil {
+			size := FacetSize
+			if name == FacetDay {
+				size = DayFacetSize
+			}
+			f.Fixup(size)
+			for _, t := range f.Terms.Terms() {
+				counts = append(counts, FacetCount{Term: t.Term, Count: t.Count})
+			}
+		}
+		if name == FacetDay {
+			slices.SortFunc(counts, func(a, b FacetCount) int { return strings.Compare(a.Term, b.Term) })
+		}
+		out[name] = counts
+	}
+	return out
+}
+
+// Versions returns every indexed version of message id, oldest first;
+// ErrNotFound when there is none.
+func (ix *Index) Versions(id string) ([]Hit, error) {
+	if err := ix.enter(); err != nil {
+		return nil, err
+	}
+	defer ix.leave()
+	side := map[string]versions{}
+	if err := loadVersions(ix.meta, []string{id}, side); err != nil {
+		return nil, fmt.Errorf("versions of %s: %w", id, err)
+	}
+	byMonth := map[int][]string{}
+	for _, e := range side[id] {
+		byMonth[e.month] = append(byMonth[e.month], docID(id, e.v))
+	}
+	var hits []Hit
+	for month, ids := range byMonth {
+		hs, err := ix.load(month, ids)
+		if err != nil {
+			return nil, fmt.Errorf("versions of %s: %w", id, err)
+		}
+		hits = append(hits, hs...)
+	}
+	if len(hits) == 0 {
+		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
+	}
+	slices.SortFunc(hits, func(a, b Hit) int { return a.Version - b.Version })
+	return hits, nil
+}
