@@ -3,12 +3,10 @@ package cluster
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
-	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/holdfast/holdfast/archive"
@@ -115,15 +113,19 @@ func (f *fsm) retainedUntil(t time.Time, limit int) ([]string, error) {
 
 // SealSegments records sealed segments in the catalog: one raft command per
 // maxSegmentsPerCommand segments, all proposed before any is awaited so that
-// raft writes them together. It returns once every command is committed and
-// applied here.
+// raft writes them together. It may be called on any node: a follower
+// forwards the commands to the leader over the cluster RPC. It returns once
+// every command is committed and applied here, on the calling node, so that
+// a read here right after sees the segments.
 //
 // It is idempotent by Key: a segment already recorded with the same sha256
 // is left as it is and keeps its Seq. A key recorded with a different
 // sha256 fails its command with ErrConflict and nothing of that command is
-// applied; the other commands of a large batch are independent. Other
-// errors (ErrNotLeader, ErrTimeout, a cancelled ctx) leave the outcome
-// unknown: retry with the same segments.
+// applied; the other commands of a large batch are independent. When the
+// leader changes mid-call the call is retried once against the new one.
+// Other errors (ErrNoLeader when no leader is known or reachable,
+// ErrTimeout, a cancelled ctx) leave the outcome unknown: retry with the
+// same segments.
 func (n *Node) SealSegments(ctx context.Context, segs []archive.Segment) error {
 	if len(segs) == 0 {
 		return nil
@@ -137,62 +139,21 @@ func (n *Node) SealSegments(ctx context.Context, segs []archive.Segment) error {
 		return err
 	}
 	defer n.wg.Done()
-	ctx, cancel := context.WithTimeoutCause(ctx, n.cfg.ApplyTimeout, ErrTimeout)
+	ctx, cancel := n.opContext(ctx)
 	defer cancel()
 
-	var pending []chan error
+	var cmds [][]byte
 	for chunk := range slices.Chunk(segs, maxSegmentsPerCommand) {
 		data, err := encodeCommand(Command{Op: OpSegmentSealed, Segments: chunk})
 		if err != nil {
 			return fmt.Errorf("seal segments: %w", err)
 		}
-		deadline, _ := ctx.Deadline()
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			return fmt.Errorf("seal segments: %w", context.Cause(ctx))
-		}
-		future := n.raft.Apply(data, wait)
-		done := make(chan error, 1)
-		// The waiter is counted in n.wg: Close keeps raft running until
-		// raft has answered this future, so the waiter always returns.
-		n.wg.Go(func() { done <- applyErr(future) })
-		pending = append(pending, done)
+		cmds = append(cmds, data)
 	}
-	for _, done := range pending {
-		select {
-		case err := <-done:
-			if err != nil {
-				return fmt.Errorf("seal segments: %w", err)
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("seal segments: %w", context.Cause(ctx))
-		case <-n.closing:
-			return fmt.Errorf("seal segments: %w", ErrClosed)
-		}
+	if _, err := n.applyAnywhere(ctx, cmds); err != nil {
+		return fmt.Errorf("seal segments: %w", err)
 	}
 	return nil
-}
-
-// applyErr waits for a future and maps raft's errors onto ours.
-func applyErr(f raft.ApplyFuture) error {
-	err := f.Error()
-	switch {
-	case err == nil:
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
-		errors.Is(err, raft.ErrLeadershipTransferInProgress):
-		return fmt.Errorf("%w: %w", ErrNotLeader, err)
-	case errors.Is(err, raft.ErrRaftShutdown):
-		return fmt.Errorf("%w: %w", ErrClosed, err)
-	case errors.Is(err, raft.ErrEnqueueTimeout):
-		return fmt.Errorf("%w: %w", ErrTimeout, err)
-	default:
-		return err
-	}
-	res, ok := f.Response().(*applyResult)
-	if !ok {
-		return fmt.Errorf("unexpected apply response %T", f.Response())
-	}
-	return res.err
 }
 
 // Segment returns the recorded segment with key, from the local catalog.

@@ -84,3 +84,32 @@ func checkSegment(s *archive.Segment) error {
 	}
 	return nil
 }
+
+// checkCommand checks an encoded command that another member asks the
+// leader to apply: it must be one this binary writes and every node can
+// apply, since the FSM panics on an unknown op or version rather than
+// guess. It returns an error wrapping ErrInvalid otherwise.
+func checkCommand(data []byte) error {
+	c, err := decodeCommand(data)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	switch c.Op {
+	case OpSegmentSealed:
+		if len(c.Segments) == 0 || len(c.Segments) > maxSegmentsPerCommand {
+			return fmt.Errorf("%w: %d segments in one command", ErrInvalid, len(c.Segments))
+		}
+		for i, raw := range c.Segments {
+			var s archive.Segment
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return fmt.Errorf("%w: segment %d: %w", ErrInvalid, i, err)
+			}
+			if err := checkSegment(&s); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		return fmt.Errorf("%w: unknown command op %q", ErrInvalid, c.Op)
+	}
+}

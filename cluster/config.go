@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
@@ -26,6 +27,10 @@ const (
 	// DefaultLeaderLeaseTimeout is how long a leader stays leader without
 	// hearing from a quorum.
 	DefaultLeaderLeaseTimeout = 500 * time.Millisecond
+	// DefaultTrailingLogs is how many log entries raft keeps after a
+	// snapshot, so that a follower a little behind catches up from the log
+	// rather than from a whole snapshot (raft's own default).
+	DefaultTrailingLogs = 10240
 )
 
 // Config configures a Node. The zero value of every tuning knob means its
@@ -41,8 +46,32 @@ type Config struct {
 	// the catalog (fsm.db).
 	Dir string
 	// Bootstrap bootstraps a single-node cluster when Dir holds no raft
-	// state yet. It is ignored when state exists.
+	// state yet. It is ignored when state exists, and when Join is set.
 	Bootstrap bool
+	// Join lists the raft addresses (host:port) of existing members. A node
+	// with no raft state and a non-empty Join does not bootstrap: it asks
+	// the members, over the cluster RPC, for the leader to add it as a
+	// voter, retrying with backoff until it is added or Close. A node with
+	// raft state ignores Join: it rejoins on its own.
+	Join []string
+	// Secret is the cluster's shared secret: every raft and RPC connection
+	// between members starts with an HMAC-SHA256 challenge-response on it,
+	// and a peer that does not know it is dropped before raft reads a byte.
+	// It never crosses the wire. Every member must have the same one.
+	//
+	// An empty Secret is allowed only for a single node bootstrapped alone:
+	// such a node accepts no cluster connection at all, cannot be joined,
+	// and Open refuses it with Join set or with other members in its raft
+	// configuration.
+	Secret string
+	// TLS, when set, wraps every cluster connection in mutual TLS before the
+	// secret handshake. The same config serves both ends: Certificates (or
+	// GetCertificate and GetClientCertificate) is this node's certificate,
+	// which must be valid for both server and client authentication;
+	// RootCAs verifies the peers' certificates, and ClientCAs defaults to
+	// RootCAs. Client certificates are always required and verified. When
+	// ServerName is empty, the host of the address dialled is verified.
+	TLS *tls.Config
 
 	// SnapshotThreshold: see DefaultSnapshotThreshold.
 	SnapshotThreshold uint64
@@ -56,6 +85,8 @@ type Config struct {
 	ElectionTimeout time.Duration
 	// LeaderLeaseTimeout: see DefaultLeaderLeaseTimeout.
 	LeaderLeaseTimeout time.Duration
+	// TrailingLogs: see DefaultTrailingLogs.
+	TrailingLogs uint64
 }
 
 // withDefaults returns cfg with every zero knob set to its default.
@@ -78,6 +109,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.LeaderLeaseTimeout == 0 {
 		cfg.LeaderLeaseTimeout = DefaultLeaderLeaseTimeout
 	}
+	if cfg.TrailingLogs == 0 {
+		cfg.TrailingLogs = DefaultTrailingLogs
+	}
 	return cfg
 }
 
@@ -94,6 +128,18 @@ func (cfg Config) validate() error {
 		err = errors.New("empty Dir")
 	case cfg.ApplyTimeout < 0:
 		err = errors.New("negative ApplyTimeout")
+	case len(cfg.Join) > 0 && cfg.Secret == "":
+		err = errors.New("Join without a Secret: members authenticate each other with it")
+	case cfg.TLS != nil && len(cfg.TLS.Certificates) == 0 &&
+		(cfg.TLS.GetCertificate == nil || cfg.TLS.GetClientCertificate == nil):
+		err = errors.New("TLS without a certificate for both server and client use")
+	case cfg.TLS != nil && cfg.TLS.RootCAs == nil:
+		err = errors.New("TLS without RootCAs to verify the members' certificates")
+	}
+	for i, addr := range cfg.Join {
+		if err == nil && addr == "" {
+			err = fmt.Errorf("empty Join[%d]", i)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("cluster config: %w", err)

@@ -66,6 +66,7 @@ type fsm struct {
 	changedMu   sync.Mutex
 	changed     chan struct{} // closed and replaced on every change
 	changedDone bool          // changed closed for good by close
+	appliedC    chan struct{} // closed and replaced whenever applied moves
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -84,7 +85,7 @@ func openFSM(path string, log *logrus.Entry) (*fsm, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &fsm{path: path, log: log, db: db, changed: make(chan struct{})}
+	f := &fsm{path: path, log: log, db: db, changed: make(chan struct{}), appliedC: make(chan struct{})}
 	if err := f.loadMeta(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -206,6 +207,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	}
 	f.applied.Store(last)
 	f.lastSeq.Store(lastSeq)
+	f.notifyApplied()
 	if added > 0 {
 		f.notify(false)
 	}
@@ -329,6 +331,23 @@ func (f *fsm) notify(final bool) {
 		return
 	}
 	f.changed = make(chan struct{})
+}
+
+// notifyApplied wakes everyone waiting for the applied index to move
+// (waitApplied): unlike Changed, it fires for every applied batch.
+func (f *fsm) notifyApplied() {
+	f.changedMu.Lock()
+	defer f.changedMu.Unlock()
+	close(f.appliedC)
+	f.appliedC = make(chan struct{})
+}
+
+// appliedChanged returns the channel the next move of the applied index
+// closes.
+func (f *fsm) appliedChanged() <-chan struct{} {
+	f.changedMu.Lock()
+	defer f.changedMu.Unlock()
+	return f.appliedC
 }
 
 // changes returns the channel the next change closes.

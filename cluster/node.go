@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,8 +25,8 @@ const (
 	// replication. An entry holds up to maxSegmentsPerCommand segments
 	// (about 100 KiB), so the cache stays under about 8 MiB.
 	logCacheSize = 64
-	// transportMaxPool and transportTimeout are the TCP transport's
-	// connection pool per peer and I/O deadline, as in hraftd.
+	// transportMaxPool and transportTimeout are raft's connection pool per
+	// peer and I/O deadline, as in hraftd.
 	transportMaxPool = 3
 	transportTimeout = 10 * time.Second
 	// leaderPoll is how often WaitLeader looks for a leader.
@@ -40,20 +39,36 @@ type Node struct {
 	log   *logrus.Entry
 	fsm   *fsm
 	store *logStore
+	mux   *mux
 	trans *raft.NetworkTransport
 	raft  *raft.Raft
+
+	ctx    context.Context // cancelled when Close starts
+	cancel context.CancelFunc
+	bg     sync.WaitGroup // the leadership watcher, the join loop, leader jobs
 
 	mu      sync.Mutex // guards closed and wg.Add against Close
 	closed  bool
 	closing chan struct{}  // closed when Close starts
-	wg      sync.WaitGroup // in-flight writes and their future waiters
+	wg      sync.WaitGroup // in-flight calls and their future waiters
+
+	jobsMu     sync.Mutex // guards the fields below
+	jobs       []leaderJob
+	term       *leaderTerm // while leading
+	lastTerm   *leaderTerm
+	jobsClosed bool
+
+	contactMu sync.Mutex
+	failing   map[string]time.Time // leader's view: follower id → last contact, while heartbeats fail
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Open opens the state in cfg.Dir, starts raft and, when cfg.Bootstrap is
-// set and there is no raft state yet, bootstraps a single-node cluster.
+// Open opens the state in cfg.Dir and starts raft and the cluster
+// listener. With no raft state yet, it bootstraps a single-node cluster
+// when cfg.Bootstrap is set and cfg.Join is empty, or, with cfg.Join set,
+// starts asking the members listed there to add it, in the background.
 // Call WaitLeader before the first write.
 func Open(cfg Config, log *logrus.Entry) (*Node, error) {
 	cfg = cfg.withDefaults()
@@ -63,7 +78,13 @@ func Open(cfg Config, log *logrus.Entry) (*Node, error) {
 	if log == nil {
 		log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	n := &Node{cfg: cfg, log: log.WithField("component", "cluster"), closing: make(chan struct{})}
+	n := &Node{
+		cfg:     cfg,
+		log:     log.WithField("component", "cluster"),
+		closing: make(chan struct{}),
+		failing: make(map[string]time.Time),
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.open(); err != nil {
 		n.closeErr = n.shutdown()
 		return nil, errors.Join(fmt.Errorf("open cluster node %s: %w", cfg.NodeID, err), n.closeErr)
@@ -110,11 +131,18 @@ func (n *Node) open() error {
 		return err
 	}
 
-	// 5. The transport.
-	n.trans, err = newTransport(cfg.RaftListen, hlog)
+	// 5. The listener and raft's transport over it. Nothing is accepted
+	// until step 8.
+	n.mux, err = listenMux(cfg, n.log)
 	if err != nil {
 		return err
 	}
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  raftStream{n.mux},
+		MaxPool: transportMaxPool,
+		Timeout: transportTimeout,
+		Logger:  hlog,
+	})
 
 	// 6. Raft itself.
 	hasState, err := raft.HasExistingState(logs, n.store, snaps)
@@ -128,8 +156,10 @@ func (n *Node) open() error {
 		return fmt.Errorf("start raft: %w", err)
 	}
 
-	// 7. Bootstrap a fresh single-node cluster.
-	if !hasState && cfg.Bootstrap {
+	// 7. Bootstrap a fresh single-node cluster; refuse to run a cluster of
+	// several without a secret.
+	bootstrap := !hasState && cfg.Bootstrap && len(cfg.Join) == 0
+	if bootstrap {
 		boot := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter,
 			ID:       raft.ServerID(cfg.NodeID),
@@ -139,10 +169,32 @@ func (n *Node) open() error {
 			return fmt.Errorf("bootstrap: %w", err)
 		}
 	}
+	servers, err := n.servers()
+	if err != nil {
+		return err
+	}
+	switch {
+	case cfg.Secret != "":
+	case len(servers) > 1:
+		return fmt.Errorf("the raft configuration has %d members but there is no Secret", len(servers))
+	case len(servers) == 0:
+		return errors.New("no raft state, no Bootstrap and no Secret: without a secret a node can only bootstrap alone")
+	}
+
+	// 8. Serve peers, watch leadership, and ask to join.
+	n.mux.start(n.serveRPC)
+	n.bg.Go(n.watchLeadership)
+	joining := !hasState && len(cfg.Join) > 0
+	if joining {
+		n.bg.Go(n.joinLoop)
+	}
 	n.log.WithFields(logrus.Fields{
 		"node_id":          cfg.NodeID,
 		"raft_addr":        n.trans.LocalAddr(),
-		"bootstrapped":     !hasState && cfg.Bootstrap,
+		"bootstrapped":     bootstrap,
+		"joining":          joining,
+		"members":          len(servers),
+		"tls":              cfg.TLS != nil,
 		"catalog_index":    f.applied.Load(),
 		"catalog_last_seq": f.lastSeq.Load(),
 		"snapshot_restore": restore,
@@ -170,6 +222,7 @@ func raftConfig(cfg Config, hlog hclog.Logger) *raft.Config {
 	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
 	// Concurrent SealSegments calls share one log write and one catalog
 	// transaction (ApplyBatch).
 	rc.BatchApplyCh = true
@@ -180,51 +233,38 @@ func raftConfig(cfg Config, hlog hclog.Logger) *raft.Config {
 	return rc
 }
 
-// newTransport listens on addr and advertises the same address; for port 0
-// it advertises the port the listener got.
-func newTransport(addr string, hlog hclog.Logger) (*raft.NetworkTransport, error) {
-	tcp, err := net.ResolveTCPAddr("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("raft listen %s: %w", addr, err)
-	}
-	var advertise net.Addr = tcp
-	if tcp.Port == 0 {
-		advertise = nil
-	}
-	t, err := raft.NewTCPTransportWithLogger(addr, advertise, transportMaxPool, transportTimeout, hlog)
-	if err != nil {
-		return nil, fmt.Errorf("raft listen %s: %w", addr, err)
-	}
-	return t, nil
-}
-
-// Close stops the node: it waits for writes in flight to be answered, shuts
-// raft down (which closes the transport), then closes the raft store and
-// the catalog. It is idempotent.
+// Close stops the node, in an order that lets everything in flight end
+// cleanly: it refuses new calls and cancels the background work (leader
+// jobs, the join loop) and the calls waiting on the network; waits for
+// every call that raft accepted to be answered, raft still running; then
+// shuts raft down, which closes the listener and every cluster connection;
+// and closes the raft store and the catalog last, since raft's FSM
+// goroutine writes the one and snapshots read the other. It is idempotent.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.mu.Lock()
 		n.closed = true
 		close(n.closing)
 		n.mu.Unlock()
-		// Raft is still running here, so every write it accepted gets its
-		// answer and every waiter returns.
-		n.wg.Wait()
 		n.closeErr = n.shutdown()
 		n.log.Info("cluster node stopped")
 	})
 	return n.closeErr
 }
 
-// shutdown releases, in reverse order of open, whatever open built. Raft
-// goes first: its FSM goroutine writes the catalog and its snapshots read
-// it, so the catalog closes last.
+// shutdown releases, in reverse order of open, whatever open built.
 func (n *Node) shutdown() error {
+	n.cancel()
+	n.bg.Wait()
+	n.wg.Wait()
 	var errs []error
-	if n.raft != nil {
+	switch {
+	case n.raft != nil:
 		errs = append(errs, n.raft.Shutdown().Error())
-	} else if n.trans != nil {
+	case n.trans != nil:
 		errs = append(errs, n.trans.Close())
+	case n.mux != nil:
+		errs = append(errs, n.mux.Close())
 	}
 	if n.store != nil {
 		if err := n.store.Close(); err != nil {
@@ -248,7 +288,8 @@ func (n *Node) enter() error {
 	return nil
 }
 
-// WaitLeader waits until some leader is known: for a single node, itself.
+// WaitLeader waits until some leader is known: for a single node, itself;
+// for a node joining, the leader that added it.
 func (n *Node) WaitLeader(ctx context.Context) error {
 	t := time.NewTicker(leaderPoll)
 	defer t.Stop()
@@ -271,7 +312,8 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 	}
 }
 
-// IsLeader reports whether this node is the leader.
+// IsLeader reports whether this node is the leader. Leader-only work
+// should rather use RunWhileLeader.
 func (n *Node) IsLeader() bool {
 	return n.raft.State() == raft.Leader
 }

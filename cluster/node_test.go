@@ -300,6 +300,11 @@ func TestCatalogFromOtherRaftStateRefused(t *testing.T) {
 func TestNotLeaderWithoutBootstrap(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.Bootstrap = false
+	if n, err := Open(cfg, testLog(t)); err == nil {
+		n.Close()
+		t.Fatal("Open of a node that neither bootstraps nor has a secret succeeded")
+	}
+	cfg.Secret = testSecret // it waits for a leader to add it
 	n, err := Open(cfg, testLog(t))
 	if err != nil {
 		t.Fatal(err)
@@ -313,8 +318,12 @@ func TestNotLeaderWithoutBootstrap(t *testing.T) {
 	if n.IsLeader() || n.LeaderAddr() != "" {
 		t.Fatal("an unbootstrapped node claims a leader")
 	}
-	if err := n.SealSegments(context.Background(), testSegments(0, 1)); !errors.Is(err, ErrNotLeader) {
-		t.Fatalf("SealSegments on a follower: %v, want ErrNotLeader", err)
+	start := time.Now()
+	if err := n.SealSegments(context.Background(), testSegments(0, 1)); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("SealSegments with no leader: %v, want ErrNoLeader", err)
+	}
+	if took := time.Since(start); took > 2*n.noLeaderWait()+time.Second {
+		t.Fatalf("SealSegments with no leader took %v", took)
 	}
 }
 

@@ -93,6 +93,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.log.WithField("applied_index", f.applied.Load()).
 		WithField("last_seq", f.lastSeq.Load()).Info("catalog restored from snapshot")
+	f.notifyApplied()
 	f.notify(false)
 	return nil
 }
