@@ -72,6 +72,10 @@ type Config struct {
 	// RootCAs. Client certificates are always required and verified. When
 	// ServerName is empty, the host of the address dialled is verified.
 	TLS *tls.Config
+	// Progress, when set, reports how far this node's followers of the
+	// catalog (its index) have got, as a catalog Seq; other members see it
+	// in Members, so an operator sees every node's lag in one place.
+	Progress func() uint64
 
 	// SnapshotThreshold: see DefaultSnapshotThreshold.
 	SnapshotThreshold uint64

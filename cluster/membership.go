@@ -39,6 +39,9 @@ type Member struct {
 	// catalog LastSeq, as it reports them (0 when unreachable).
 	AppliedIndex uint64 `json:"applied_index"`
 	LastSeq      uint64 `json:"last_seq"`
+	// Progress is how far the member's index has followed the catalog (a
+	// catalog Seq, see Config.Progress); LastSeq - Progress is its lag.
+	Progress uint64 `json:"progress"`
 	// Reachable is true when the member answered a status call within a
 	// short timeout as the server it is configured as (always true for
 	// this node).
@@ -266,7 +269,7 @@ func (n *Node) Members(ctx context.Context) ([]Member, error) {
 	for i := range members {
 		m, st := &members[i], statuses[i]
 		if st != nil {
-			m.Reachable, m.AppliedIndex, m.LastSeq = true, st.AppliedIndex, st.LastSeq
+			m.Reachable, m.AppliedIndex, m.LastSeq, m.Progress = true, st.AppliedIndex, st.LastSeq, st.Progress
 		}
 		m.LastContact = n.contactOf(m, st, leading)
 	}
@@ -318,6 +321,9 @@ func (n *Node) status() nodeStatus {
 	}
 	if n.IsLeader() {
 		st.LastContactNS = 0
+	}
+	if n.cfg.Progress != nil {
+		st.Progress = n.cfg.Progress()
 	}
 	return st
 }

@@ -83,6 +83,8 @@ type nodeStatus struct {
 	LeaderID     string `json:"leader_id,omitempty"`
 	AppliedIndex uint64 `json:"applied_index"`
 	LastSeq      uint64 `json:"last_seq"`
+	// Progress is Config.Progress, when set.
+	Progress uint64 `json:"progress,omitempty"`
 	// LastContactNS is how long ago this node last heard from the leader
 	// (raft's last_contact): 0 on the leader, -1 if never.
 	LastContactNS int64 `json:"last_contact_ns"`

@@ -69,8 +69,13 @@ type SMTP struct {
 // Cluster is the Raft membership of this node.
 type Cluster struct {
 	RaftListen string   `yaml:"raft_listen"` // host:port other nodes reach this node's Raft on
-	Join       []string `yaml:"join"`        // existing members' HTTP addresses, host:port or URL
-	Secret     string   `yaml:"secret"`      // shared by the members; empty means none
+	Join       []string `yaml:"join"`        // existing members' raft addresses (their raft_listen), host:port
+	Secret     string   `yaml:"secret"`      // shared by the members; required with peers
+	// Mutual TLS between members, when all three are set: this node's
+	// certificate and key, and the CA that signed every member's.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	TLSCA   string `yaml:"tls_ca"`
 }
 
 // Storage chooses and configures the WORM object store.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,7 +115,21 @@ func (c *Config) validateListeners() error {
 	if s := c.Cluster.Secret; s != "" && len(s) < MinSecretLen {
 		return bad("cluster.secret", "too short: want at least %d characters", MinSecretLen)
 	}
+	if len(c.Cluster.Join) > 0 && c.Cluster.Secret == "" {
+		return bad("cluster.secret", "required to join a cluster: every member authenticates with it")
+	}
+	t := c.Cluster
+	if set := btoi(t.TLSCert != "") + btoi(t.TLSKey != "") + btoi(t.TLSCA != ""); set != 0 && set != 3 {
+		return bad("cluster.tls_ca", "mutual TLS needs cluster.tls_cert, cluster.tls_key and cluster.tls_ca together")
+	}
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // checkHostPort checks a listen address. Raft advertises its listen address
@@ -139,14 +152,10 @@ func checkHostPort(key, addr string, advertised bool) error {
 
 // checkJoin checks a member's HTTP address: host:port or an http(s) URL.
 func checkJoin(key, addr string) error {
-	if !strings.Contains(addr, "://") {
-		return checkHostPort(key, addr, true)
+	if strings.Contains(addr, "://") {
+		return bad(key, "%q: want a member's raft address host:port (its cluster.raft_listen), not a URL", addr)
 	}
-	u, err := url.Parse(addr)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		return bad(key, "%q: want host:port or an http(s) URL", addr)
-	}
-	return nil
+	return checkHostPort(key, addr, true)
 }
 
 func (c *Config) validateStorage() error {

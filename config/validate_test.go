@@ -60,7 +60,9 @@ func TestValidate(t *testing.T) {
 		{"cluster.raft_listen", func(c *Config) { c.Cluster.RaftListen = "10.0.0.1:0" }},
 		{"cluster.join[1]", func(c *Config) { c.Cluster.Join = []string{"node2:8080", "node3"} }},
 		{"cluster.join[0]", func(c *Config) { c.Cluster.Join = []string{"ftp://node2:8080"} }},
-		{"cluster.join[0]", func(c *Config) { c.Cluster.Join = []string{"https://"} }},
+		{"cluster.join[0]", func(c *Config) { c.Cluster.Join = []string{"https://node2:8443"} }},
+		{"cluster.secret", func(c *Config) { c.Cluster.Join = []string{"node2:7000"} }},
+		{"cluster.tls_ca", func(c *Config) { c.Cluster.TLSCert, c.Cluster.TLSKey = "c.pem", "k.pem" }},
 		{"cluster.secret", func(c *Config) { c.Cluster.Secret = "short" }},
 		{"storage.kind", func(c *Config) { c.Storage.Kind = "S3" }},
 		{"storage.kind", func(c *Config) { c.Storage.Kind = "" }},
@@ -133,7 +135,10 @@ func TestValidateAccepts(t *testing.T) {
 		func(c *Config) { c.HTTP.Listen = ":0" },                            // any port, all interfaces
 		func(c *Config) { c.HTTP.Listen = "[::1]:8080"; c.SMTP.Listen = "0.0.0.0:25" },
 		func(c *Config) { c.HTTP.TLSCert, c.HTTP.TLSKey = "c.pem", "k.pem" },
-		func(c *Config) { c.Cluster.Join = []string{"node2:8080", "https://node3:8443", "http://10.0.0.4"} },
+		func(c *Config) {
+			c.Cluster.Join, c.Cluster.Secret = []string{"node2:7000", "10.0.0.4:7000"}, strings.Repeat("s", 16)
+		},
+		func(c *Config) { c.Cluster.TLSCert, c.Cluster.TLSKey, c.Cluster.TLSCA = "c.pem", "k.pem", "ca.pem" },
 		func(c *Config) { c.Cluster.Secret = strings.Repeat("s", 16) },
 		func(c *Config) { c.Storage.S3.Bucket = "my.holdfast-archive.2024" },
 		func(c *Config) { c.Storage.S3.AccessKey, c.Storage.S3.SecretKey = "minio", "minio123" },

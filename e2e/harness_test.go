@@ -32,6 +32,8 @@ import (
 const (
 	ingestToken     = "e2e-ingest-token"
 	supervisorToken = "e2e-supervisor-token"
+	adminToken      = "e2e-admin-token"
+	clusterSecret   = "e2e-cluster-secret-0123456789"
 )
 
 // repoRoot is the repository's top directory.
@@ -179,11 +181,24 @@ type daemon struct {
 // started. extra is appended to the YAML.
 func newDaemon(t testing.TB, s3 s3Env, bucket string, extra string) *daemon {
 	t.Helper()
+	return newNode(t, s3, bucket, "e2e", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "{raft_listen: %q}", extra)
+}
+
+// newClusterNode is a daemon that is member id of a cluster; join lists
+// the raft addresses of members to join (none for the first).
+func newClusterNode(t testing.TB, s3 s3Env, bucket, id, raftAddr string, join []string) *daemon {
+	t.Helper()
+	j, _ := json.Marshal(join)
+	return newNode(t, s3, bucket, id, raftAddr, "{raft_listen: %q, secret: "+clusterSecret+", join: "+string(j)+"}", "")
+}
+
+func newNode(t testing.TB, s3 s3Env, bucket, id, raftAddr, clusterYAML, extra string) *daemon {
+	t.Helper()
 	dir := t.TempDir()
 	port := freePort(t)
-	cfg := fmt.Sprintf(`node: {id: e2e, data_dir: %q}
+	cfg := fmt.Sprintf(`node: {id: %s, data_dir: %q}
 http: {listen: "127.0.0.1:%d"}
-cluster: {raft_listen: "127.0.0.1:%d"}
+cluster: `+fmt.Sprintf(clusterYAML, raftAddr)+`
 storage:
   kind: s3
   s3: {endpoint: %q, bucket: %q, access_key: %q, secret_key: %q}
@@ -193,9 +208,10 @@ auth:
   tokens:
     - {name: journal, role: ingest, token_sha256: %s}
     - {name: supervisor, role: supervisor, token_sha256: %s}
+    - {name: admin, role: admin, token_sha256: %s}
 log: {level: info}
-%s`, filepath.Join(dir, "data"), port, freePort(t), s3.endpoint, bucket, s3.access, s3.secret,
-		hashToken(ingestToken), hashToken(supervisorToken), extra)
+%s`, id, filepath.Join(dir, "data"), port, s3.endpoint, bucket, s3.access, s3.secret,
+		hashToken(ingestToken), hashToken(supervisorToken), hashToken(adminToken), extra)
 	path := filepath.Join(dir, "holdfast.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

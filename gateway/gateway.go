@@ -57,6 +57,11 @@ type Deps struct {
 	Catalog Catalog
 	// Searcher answers searches (this node's index).
 	Searcher Searcher
+	// Cluster serves the membership routes and strong reads; optional.
+	Cluster ClusterAdmin
+	// Indexed tells how far this node's index has followed the catalog;
+	// optional.
+	Indexed IndexProgress
 }
 
 // Gateway is the daemon's front: the HTTP API, the spool, the ledger and the
@@ -72,6 +77,8 @@ type Gateway struct {
 	auth     *authenticator
 	metrics  *metrics
 	searcher Searcher
+	cluster  ClusterAdmin
+	indexed  IndexProgress
 	auditor  auditor
 	admin    string
 	// spoolFull is set when the spool refused an append and cleared by the
@@ -108,6 +115,7 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 	}
 	g := &Gateway{
 		cfg: cfg, log: log, store: store, metrics: &metrics{}, searcher: deps.Searcher,
+		cluster: deps.Cluster, indexed: deps.Indexed,
 		auth: &authenticator{tokens: append(append([]Token(nil), cfg.Tokens...), tokens...)}, admin: secret,
 	}
 	g.spool, err = spool.Open(filepath.Join(cfg.DataDir, "spool"), spool.Options{MaxBytes: cfg.SpoolMaxBytes}, log.WithField("component", "spool"))

@@ -19,6 +19,9 @@ import (
 // satisfies it.
 type Searcher interface {
 	Search(ctx context.Context, r index.Request) (index.Result, error)
+	// Versions lists every indexed version of a message, with where it is
+	// stored; index.ErrNotFound when none is.
+	Versions(id string) ([]index.Hit, error)
 }
 
 // searchParams is a search as a client sends it: query parameters of a GET
@@ -43,11 +46,14 @@ type searchParams struct {
 
 // searchAnswer is the JSON answer of a search.
 type searchAnswer struct {
-	Total  uint64                         `json:"total"`
-	Hits   []index.Hit                    `json:"hits"`
-	Cursor string                         `json:"cursor,omitempty"`
-	Facets map[string][]index.FacetCount `json:"facets,omitempty"`
-	TookMS float64                        `json:"took_ms"`
+	Total  uint64      `json:"total"`
+	Hits   []index.Hit `json:"hits"`
+	Cursor string      `json:"cursor,omitempty"`
+	// Truncated: a relevance search matched more than it ranks; page by
+	// time to see every hit.
+	Truncated bool                          `json:"truncated,omitempty"`
+	Facets    map[string][]index.FacetCount `json:"facets,omitempty"`
+	TookMS    float64                       `json:"took_ms"`
 }
 
 func (g *Gateway) handleSearch(w http.ResponseWriter, r *http.Request) {
@@ -71,6 +77,10 @@ func (g *Gateway) handleAudit(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) search(w http.ResponseWriter, r *http.Request, action string, scope func(*index.Request) *APIError) {
 	p, e := readSearchParams(r)
 	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := g.waitConsistent(r); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -111,7 +121,7 @@ func (g *Gateway) search(w http.ResponseWriter, r *http.Request, action string, 
 	if res.Hits == nil {
 		res.Hits = []index.Hit{}
 	}
-	writeJSON(w, http.StatusOK, searchAnswer{Total: res.Total, Hits: res.Hits, Cursor: res.Cursor,
+	writeJSON(w, http.StatusOK, searchAnswer{Total: res.Total, Hits: res.Hits, Cursor: res.Cursor, Truncated: res.Truncated,
 		Facets: res.Facets, TookMS: float64(res.Took.Microseconds()) / 1000})
 }
 
@@ -150,7 +160,7 @@ func readSearchParams(r *http.Request) (searchParams, *APIError) {
 		return p, nil
 	}
 	q := r.URL.Query()
-	known := map[string]bool{"q": true, "platform": true, "conversation": true, "participant": true, "sender": true,
+	known := map[string]bool{"consistency": true, "q": true, "platform": true, "conversation": true, "participant": true, "sender": true,
 		"action": true, "type": true, "from": true, "to": true, "versions": true, "sort": true, "size": true,
 		"cursor": true, "facets": true, "highlight": true}
 	for k := range q {

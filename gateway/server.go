@@ -15,6 +15,7 @@ import (
 
 	"github.com/holdfast/holdfast/archive"
 	"github.com/holdfast/holdfast/gateway/spool"
+	"github.com/holdfast/holdfast/index"
 	"github.com/holdfast/holdfast/journal"
 )
 
@@ -26,6 +27,11 @@ func (g *Gateway) routes() http.Handler {
 	mux.HandleFunc("GET /v1/search", g.require(RoleSupervisor, g.handleSearch))
 	mux.HandleFunc("POST /v1/search", g.require(RoleSupervisor, g.handleSearch))
 	mux.HandleFunc("GET /v1/audit", g.require(RoleAuditor, g.handleAudit))
+	if g.cluster != nil {
+		mux.HandleFunc("GET /v1/cluster", g.require(RoleAdmin, g.handleCluster))
+		mux.HandleFunc("POST /v1/cluster/join", g.require(RoleAdmin, g.handleJoin))
+		mux.HandleFunc("DELETE /v1/cluster/nodes/{id}", g.require(RoleAdmin, g.handleRemoveNode))
+	}
 	mux.HandleFunc("GET /healthz", g.handleHealthz)
 	mux.HandleFunc("GET /readyz", g.handleReadyz)
 	mux.HandleFunc("GET /metrics", g.handleMetrics)
@@ -221,10 +227,10 @@ type storedVersion struct {
 
 func (g *Gateway) handleGetMessage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	entries, err := g.ledger.versions(id)
+	entries, err := g.locateVersions(id)
 	if err != nil {
-		g.log.WithError(err).WithField("id", id).Error("read ledger")
-		writeError(w, &APIError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "could not read the ledger"})
+		g.log.WithError(err).WithField("id", id).Error("locate message")
+		writeError(w, &APIError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "could not look the message up"})
 		return
 	}
 	want := -1
@@ -264,6 +270,27 @@ func (g *Gateway) handleGetMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "versions": out})
+}
+
+// locateVersions finds every version of id: in this node's ledger when
+// this node accepted it, otherwise in the index, which every node builds
+// from every segment, so any node answers for any message.
+func (g *Gateway) locateVersions(id string) ([]ledgerEntry, error) {
+	entries, err := g.ledger.versions(id)
+	if err != nil || len(entries) > 0 || g.searcher == nil {
+		return entries, err
+	}
+	hits, err := g.searcher.Versions(id)
+	if errors.Is(err, index.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hits {
+		entries = append(entries, ledgerEntry{ID: id, Version: h.Version, SHA256: h.SHA256, Segment: h.Segment, Entry: h.Location})
+	}
+	return entries, nil
 }
 
 // readVersion reads one version from its segment (one ranged GET of its

@@ -4,33 +4,43 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 )
 
-// cursor is the sort values of the last hit of a page, the SearchAfter of
-// the next: (sent_at, doc id) for the time sort, (score, doc id) for
-// relevance. It is sent to clients as unpadded base64url JSON; they must
-// treat it as opaque.
+// cursor is where the next page starts. It is sent to clients as unpadded
+// base64url JSON; they must treat it as opaque.
+//
+// For the time sort it is the sort values of the last hit, (sent_at, doc
+// id), the SearchAfter of the next page: a message's sent_at never
+// changes, so page 100 is as cheap and as exact as page 1 while messages
+// keep arriving.
+//
+// For relevance it names the ranking snapshot of the first page and the
+// offset of the next page in it (see ranking.go).
 type cursor struct {
-	Sort string `json:"s"` // "t" or "r"
-	Key  string `json:"k"` // sent_at (RFC 3339, ns) or score
-	ID   string `json:"i"` // doc id
+	Sort   string `json:"s"`           // "t" or "r"
+	Key    string `json:"k,omitempty"` // sent_at (RFC 3339, ns), or the ranking id
+	ID     string `json:"i,omitempty"` // doc id
+	Offset int    `json:"o,omitempty"` // relevance: hits before the next page
 }
 
-// encodeCursor returns the cursor after the hit docID, which was sent at
-// sentAt (time sort) or scored score (relevance).
-func encodeCursor(relevance bool, sentAt time.Time, docID string, score float64) string {
-	c := cursor{Sort: "t", Key: sentAt.UTC().Format(time.RFC3339Nano), ID: docID}
-	if relevance {
-		c = cursor{Sort: "r", Key: strconv.FormatFloat(score, 'g', -1, 64), ID: docID}
-	}
-	b, _ := json.Marshal(c) // three strings: cannot fail
+// encodeCursor returns the cursor after the hit docID sent at sentAt.
+func encodeCursor(sentAt time.Time, docID string) string {
+	return encode(cursor{Sort: "t", Key: sentAt.UTC().Format(time.RFC3339Nano), ID: docID})
+}
+
+// encodeRankingCursor returns the cursor of the page at offset in ranking.
+func encodeRankingCursor(ranking string, offset int) string {
+	return encode(cursor{Sort: "r", Key: ranking, Offset: offset})
+}
+
+func encode(c cursor) string {
+	b, _ := json.Marshal(c) // strings and an int: cannot fail
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // decodeCursor returns the SearchAfter values of s and, for the time sort,
-// the month of its sent_at.
+// the month of its sent_at; for relevance, the offset of the page.
 func decodeCursor(s string, relevance bool) ([]string, int, error) {
 	bad := func(why string) ([]string, int, error) {
 		return nil, 0, fmt.Errorf("cursor: %s: %w", why, ErrBadRequest)
@@ -43,21 +53,21 @@ func decodeCursor(s string, relevance bool) ([]string, int, error) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		return bad("malformed")
 	}
-	if _, _, ok := splitDocID(c.ID); !ok {
-		return bad("malformed")
-	}
 	switch {
 	case c.Sort == "t" && !relevance:
+		if _, _, ok := splitDocID(c.ID); !ok {
+			return bad("malformed")
+		}
 		t, err := time.Parse(time.RFC3339Nano, c.Key)
 		if err != nil {
 			return bad("malformed time")
 		}
 		return []string{c.Key, c.ID}, monthKey(t), nil
 	case c.Sort == "r" && relevance:
-		if _, err := strconv.ParseFloat(c.Key, 64); err != nil {
-			return bad("malformed score")
+		if c.Offset <= 0 || c.Key == "" {
+			return bad("malformed")
 		}
-		return []string{c.Key, c.ID}, 0, nil
+		return []string{c.Key}, c.Offset, nil
 	}
 	return bad("from a search with another sort order")
 }

@@ -76,6 +76,8 @@ type Index struct {
 	cpMu       sync.Mutex
 	cpChanged  chan struct{} // closed when the checkpoint moves
 
+	rankings rankings // relevance search snapshots
+
 	searched atomic.Uint64 // partition searches for hits, for Stats
 	counted  atomic.Uint64 // partition searches for counts only
 }

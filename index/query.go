@@ -78,6 +78,10 @@ type Result struct {
 	Hits  []Hit  `json:"hits"`
 	// Cursor fetches the next page; "" when there is none.
 	Cursor string `json:"cursor,omitempty"`
+	// Truncated is true on the last page of a relevance search that
+	// matched more than MaxRelevanceHits: the rest are reachable by time
+	// sort (or a narrower query), never silently dropped.
+	Truncated bool `json:"truncated,omitempty"`
 	// Facets, when requested, by facet name.
 	Facets map[string][]FacetCount `json:"facets,omitempty"`
 	Took   time.Duration           `json:"took"`
@@ -125,8 +129,8 @@ type plan struct {
 	q                  query.Query
 	size               int
 	relevance          bool
-	after              []string // cursor sort values
-	afterMonth         int      // time sort: the month of the cursor's sent_at
+	after              []string // time sort: the cursor's sort values; relevance: the ranking id
+	afterMonth         int      // time sort: the month of the cursor's sent_at; relevance: the page's offset
 	fromMonth, toMonth int
 	facets, highlight  bool
 }

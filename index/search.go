@@ -123,9 +123,10 @@ func (ix *Index) searchTime(ctx context.Context, pl *plan, parts []*partition) (
 	return ix.finish(res, pl, hits, facets)
 }
 
-// searchRelevance searches every partition in range at once, in two
-// phases: the best hits by score and id only, then the stored fields and
-// highlights of the page's hits, from their own partitions.
+// searchRelevance answers a relevance search from a ranking snapshot (see
+// ranking.go): the first page ranks every partition in range at once by
+// score and id only and keeps the ranking; each page then loads the stored
+// fields and highlights of its own hits, from their partitions.
 func (ix *Index) searchRelevance(ctx context.Context, pl *plan, parts []*partition) (Result, error) {
 	byName := make(map[string]bleve.Index, len(parts))
 	idxs := make([]bleve.Index, 0, len(parts))
@@ -140,18 +141,61 @@ func (ix *Index) searchRelevance(ctx context.Context, pl *plan, parts []*partiti
 		idxs = append(idxs, idx)
 		byName[idx.Name()] = idx
 	}
-	if len(idxs) == 0 {
-		return ix.finish(Result{}, pl, nil, nil)
+	var (
+		rk     *ranking
+		id     string
+		offset int
+	)
+	if pl.after != nil {
+		var ok bool
+		if id, offset = pl.after[0], pl.afterMonth; id != "" {
+			rk, ok = ix.rankings.get(id)
+		}
+		if !ok {
+			return Result{}, fmt.Errorf("relevance cursor expired (kept %v): run the search again: %w", RankingTTL, ErrBadRequest)
+		}
+	} else {
+		if len(idxs) == 0 {
+			return ix.finish(Result{}, pl, nil, nil)
+		}
+		req := pl.request(MaxRelevanceHits)
+		req.Fields, req.Highlight, req.SearchAfter = nil, nil, nil
+		sr, err := bleve.NewIndexAlias(idxs...).SearchInContext(ctx, req)
+		ix.searched.Add(uint64(len(idxs)))
+		if err != nil {
+			return Result{}, fmt.Errorf("search: %w", err)
+		}
+		rk = &ranking{total: sr.Total, facets: sr.Facets, hits: make([]ranked, len(sr.Hits))}
+		for i, dm := range sr.Hits {
+			rk.hits[i] = ranked{id: dm.ID, part: dm.Index, score: dm.Score}
+		}
+		if len(rk.hits) > pl.size {
+			id = ix.rankings.put(rk)
+		}
 	}
-	req := pl.request(pl.size + 1)
-	req.Fields, req.Highlight = nil, nil
-	sr, err := bleve.NewIndexAlias(idxs...).SearchInContext(ctx, req)
-	ix.searched.Add(uint64(len(idxs)))
+	page := make(search.DocumentMatchCollection, 0, pl.size)
+	for _, h := range rk.hits[min(offset, len(rk.hits)):min(offset+pl.size, len(rk.hits))] {
+		page = append(page, &search.DocumentMatch{ID: h.id, Index: h.part, Score: h.score})
+	}
+	if err := ix.loadHits(ctx, pl, byName, page); err != nil {
+		return Result{}, err
+	}
+	res, err := ix.finish(Result{Total: rk.total, Partitions: len(idxs)}, pl, page, rk.facets)
 	if err != nil {
-		return Result{}, fmt.Errorf("search: %w", err)
+		return Result{}, err
 	}
+	if next := offset + pl.size; next < len(rk.hits) {
+		res.Cursor = encodeRankingCursor(id, next)
+	} else if rk.total > uint64(len(rk.hits)) {
+		res.Truncated = true
+	}
+	return res, nil
+}
 
-	page := sr.Hits[:min(len(sr.Hits), pl.size)]
+// loadHits fills the stored fields and highlights of page's hits from their
+// own partitions. A hit that no longer matches (a newer version came in
+// between) keeps no fields, and finish leaves it out.
+func (ix *Index) loadHits(ctx context.Context, pl *plan, byName map[string]bleve.Index, page search.DocumentMatchCollection) error {
 	ids := map[string][]string{} // partition name -> doc ids
 	for _, dm := range page {
 		ids[dm.Index] = append(ids[dm.Index], dm.ID)
@@ -160,27 +204,25 @@ func (ix *Index) searchRelevance(ctx context.Context, pl *plan, parts []*partiti
 	for name, docs := range ids {
 		idx := byName[name]
 		if idx == nil {
-			return Result{}, fmt.Errorf("search: hit from unknown partition %s", name)
+			continue // the partition was dropped since the ranking
 		}
 		req := pl.request(len(docs))
 		req.Query = query.NewConjunctionQuery([]query.Query{query.NewDocIDQuery(docs), pl.q})
 		req.SearchAfter, req.Facets = nil, nil
 		lr, err := idx.SearchInContext(ctx, req)
 		if err != nil {
-			return Result{}, fmt.Errorf("load hits: %w", err)
+			return fmt.Errorf("load hits: %w", err)
 		}
 		for _, dm := range lr.Hits {
 			loaded[dm.ID] = dm
 		}
 	}
 	for _, dm := range page {
-		// A hit that no longer matches (a newer version came in between)
-		// keeps no fields: finish leaves it out.
 		if l := loaded[dm.ID]; l != nil {
 			dm.Fields, dm.Fragments = l.Fields, l.Fragments
 		}
 	}
-	return ix.finish(Result{Total: sr.Total, Partitions: len(idxs)}, pl, sr.Hits, sr.Facets)
+	return nil
 }
 
 // finish turns bleve's hits and facets into the page.
@@ -208,11 +250,7 @@ func (ix *Index) finish(res Result, pl *plan, hits search.DocumentMatchCollectio
 	}
 	if more {
 		last := hits[len(hits)-1]
-		if pl.relevance {
-			res.Cursor = encodeCursor(true, time.Time{}, last.ID, last.Score)
-		} else {
-			res.Cursor = encodeCursor(false, res.Hits[len(res.Hits)-1].SentAt, last.ID, 0)
-		}
+		res.Cursor = encodeCursor(res.Hits[len(res.Hits)-1].SentAt, last.ID)
 	}
 	if pl.facets {
 		res.Facets = facetCounts(facets)

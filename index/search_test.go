@@ -380,3 +380,44 @@ func TestWordsInsideDottedAndJoinedText(t *testing.T) {
 	wantTexts(t, ix, Request{Query: "desk"}, "请用WeChat联系trader_desk")
 	wantTexts(t, ix, Request{Query: "联系"}, "请用WeChat联系trader_desk")
 }
+
+// Relevance paging on a live index: every search writes an audit record
+// and messages keep arriving, which changes every score between two pages.
+// Paging must still return every hit exactly once.
+func TestRelevancePagingWhileIndexing(t *testing.T) {
+	ix := mustOpen(t, t.TempDir())
+	c := mustCodec(t)
+	var seq uint64
+	for b := 0; b < 6; b++ {
+		var msgs []archive.Message
+		for i := 0; i < 100; i++ {
+			n := b*100 + i
+			msgs = append(msgs, msg(fmt.Sprintf("r%d", n), fmt.Sprintf("cluster ingest %d", n), day0.AddDate(0, b%2, 0).Add(time.Duration(n)*time.Second)))
+		}
+		seq++
+		mustIndex(t, ix, c, seq, msgs...)
+	}
+	seen := map[string]int{}
+	cur := ""
+	for page := 0; ; page++ {
+		res := mustSearch(t, ix, Request{Query: `"cluster ingest"`, SortBy: SortRelevance, Size: 50, Cursor: cur})
+		for _, h := range res.Hits {
+			seen[h.ID]++
+		}
+		// Something unrelated is indexed between pages.
+		seq++
+		mustIndex(t, ix, c, seq, msg(fmt.Sprintf("noise%d", page), "audit: someone searched", day0.Add(time.Hour)))
+		if res.Cursor == "" {
+			break
+		}
+		cur = res.Cursor
+	}
+	if len(seen) != 600 {
+		t.Fatalf("relevance paging returned %d distinct hits of 600", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s returned %d times", id, n)
+		}
+	}
+}

@@ -47,32 +47,38 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 
-	// 3. The catalog: a Raft node, bootstrapped alone when it has no state.
-	node, err := cluster.Open(cluster.Config{
-		NodeID: cfg.Node.ID, RaftListen: cfg.Cluster.RaftListen, Dir: cfg.RaftDir(), Bootstrap: len(cfg.Cluster.Join) == 0,
-	}, log.WithField("component", "cluster"))
-	if err != nil {
-		return fmt.Errorf("open catalog: %w", err)
-	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = node.WaitLeader(wctx)
-	cancel()
-	if err != nil {
-		node.Close()
-		return fmt.Errorf("wait for a raft leader: %w", err)
-	}
-
-	// 4. The index: a derived view of storage that follows the catalog.
+	// 3. The index: a derived view of storage, opened before the catalog
+	// so that the catalog can report this node's indexing progress.
 	ix, err := index.Open(index.Config{Dir: cfg.IndexDir()}, log.WithField("component", "index"))
 	if err != nil {
-		node.Close()
 		return fmt.Errorf("open index: %w", err)
+	}
+
+	// 4. The catalog: a Raft node, bootstrapped alone when it has no state
+	// and nobody to join; its indexer follows it.
+	tlsCfg, err := clusterTLS(cfg.Cluster)
+	if err != nil {
+		ix.Close()
+		return err
+	}
+	node, err := cluster.Open(cluster.Config{
+		NodeID: cfg.Node.ID, RaftListen: cfg.Cluster.RaftListen, Dir: cfg.RaftDir(),
+		Bootstrap: len(cfg.Cluster.Join) == 0, Join: cfg.Cluster.Join, Secret: cfg.Cluster.Secret, TLS: tlsCfg,
+		Progress: ix.Checkpoint,
+	}, log.WithField("component", "cluster"))
+	if err != nil {
+		ix.Close()
+		return fmt.Errorf("open catalog: %w", err)
 	}
 	follower := index.NewFollower(ix, node, store, log.WithField("component", "indexer"))
 	follower.Start(ctx)
 
 	// 5. The gateway: spool, ledger, uploader and HTTP API.
-	gw, err := gateway.New(gatewayConfig(cfg), gateway.Deps{Store: store, Catalog: node, Searcher: ix}, log.WithField("component", "gateway"))
+	// Ingest does not wait for a leader: with no quorum the spool keeps
+	// acknowledging and the uploader retries the catalog.
+	gw, err := gateway.New(gatewayConfig(cfg), gateway.Deps{
+		Store: store, Catalog: node, Searcher: ix, Cluster: clusterAdmin{node}, Indexed: follower,
+	}, log.WithField("component", "gateway"))
 	if err != nil {
 		follower.Close()
 		ix.Close()
