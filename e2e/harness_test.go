@@ -168,6 +168,7 @@ func hashToken(s string) string {
 
 // daemon is one holdfast serve process.
 type daemon struct {
+	raft    string
 	t       testing.TB
 	bin     string
 	dir     string
@@ -216,7 +217,7 @@ log: {level: info}
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{t: t, bin: holdfastBin(t), dir: dir, cfgPath: path, url: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	d := &daemon{t: t, bin: holdfastBin(t), dir: dir, cfgPath: path, url: fmt.Sprintf("http://127.0.0.1:%d", port), raft: raftAddr}
 	t.Cleanup(func() {
 		d.kill()
 		if t.Failed() && d.logs != nil {
@@ -393,3 +394,6 @@ func rewriteConfig(t testing.TB, path, old, new string) string {
 	}
 	return path
 }
+
+// raftAddr is the daemon's cluster.raft_listen.
+func (d *daemon) raftAddr(t testing.TB) string { return d.raft }

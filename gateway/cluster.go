@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/holdfast/holdfast/index"
 )
 
 // ClusterAdmin is what the gateway needs from the cluster for its admin
@@ -25,6 +27,7 @@ type ClusterAdmin interface {
 // catalog. *index.Follower satisfies it.
 type IndexProgress interface {
 	WaitIndexed(ctx context.Context, seq uint64) error
+	Stats() index.FollowerStats
 }
 
 // Member is one node as GET /v1/cluster shows it.

@@ -139,6 +139,9 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 	g.metrics.spoolBytes = g.spool.Size
 	g.metrics.spoolPendingRecord = func() int64 { return int64(g.spool.LastLSN() + 1 - g.spool.Watermark()) }
 	g.metrics.storageUp.set(1)
+	if deps.Indexed != nil {
+		g.metrics.index = deps.Indexed.Stats
+	}
 	g.uploader = &uploader{
 		node: cfg.NodeID, maxBytes: cfg.SegmentMaxBytes, maxAge: cfg.SegmentMaxAge,
 		spool: g.spool, store: store, catalog: catalog, ledger: g.ledger, codec: g.codec,

@@ -5,6 +5,8 @@ import (
 	"io"
 	"sort"
 	"sync/atomic"
+
+	"github.com/holdfast/holdfast/index"
 )
 
 // counter is a monotonically increasing Prometheus counter.
@@ -39,6 +41,7 @@ type metrics struct {
 	storageUp          gauge
 	spoolBytes         func() int64
 	spoolPendingRecord func() int64
+	index              func() index.FollowerStats
 }
 
 func (m *metrics) writeTo(w io.Writer) {
@@ -62,6 +65,16 @@ func (m *metrics) writeTo(w io.Writer) {
 	}
 	if m.spoolPendingRecord != nil {
 		all = append(all, metric{"holdfast_spool_records", "Records in the spool not yet in storage.", "gauge", m.spoolPendingRecord()})
+	}
+	if m.index != nil {
+		st := m.index()
+		all = append(all,
+			metric{"holdfast_index_checkpoint", "Catalog position this node has indexed up to.", "gauge", int64(st.Checkpoint)},
+			metric{"holdfast_index_lag_segments", "Catalog entries this node has yet to index (catch-up progress).", "gauge", int64(st.Lag)},
+			metric{"holdfast_index_segments_total", "Segments indexed since start.", "counter", int64(st.Indexed)},
+			metric{"holdfast_index_failures_total", "Failed attempts to read or index a segment (each retried, none skipped).", "counter", int64(st.Failures)},
+			metric{"holdfast_index_stuck", "1 while a segment keeps failing to index.", "gauge", boolGauge(st.LastError != "")},
+		)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
 	for _, x := range all {
