@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -30,9 +31,9 @@ import (
 
 // benchOptions are the knobs of `holdfast bench ingest`.
 type benchOptions struct {
-	n, clients, batch, naive, naiveClients int
-	s3                                     s3.Config
-	dataDir                                string
+	n, clients, batch, naive, naiveClients, nodes int
+	s3                                            s3.Config
+	dataDir                                       string
 }
 
 // runBenchIngest measures ingest through the HTTP API of an in-process node
@@ -46,6 +47,7 @@ func runBenchIngest(ctx context.Context, args []string) error {
 	fs.IntVar(&o.batch, "batch", 250, "messages per request")
 	fs.IntVar(&o.naive, "naive", 3000, "messages for the one-PUT-per-message baseline")
 	fs.IntVar(&o.naiveClients, "naive-clients", 32, "concurrent PUTs of the baseline")
+	fs.IntVar(&o.nodes, "nodes", 1, "also run a cluster of this many in-process nodes, for a cluster-wide figure next to the single node's")
 	fs.StringVar(&o.s3.Endpoint, "s3-endpoint", os.Getenv("HOLDFAST_TEST_S3_ENDPOINT"), "MinIO host:port (HOLDFAST_TEST_S3_ENDPOINT)")
 	fs.StringVar(&o.s3.AccessKey, "s3-access-key", os.Getenv("HOLDFAST_TEST_S3_ACCESS_KEY"), "access key (HOLDFAST_TEST_S3_ACCESS_KEY)")
 	fs.StringVar(&o.s3.SecretKey, "s3-secret-key", os.Getenv("HOLDFAST_TEST_S3_SECRET_KEY"), "secret key (HOLDFAST_TEST_S3_SECRET_KEY)")
@@ -84,7 +86,14 @@ func runBenchIngest(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	res, err := benchPipeline(ctx, o, bodies, raw)
+	res, err := benchPipeline(ctx, o, 1, bodies, raw)
+	if err != nil {
+		return err
+	}
+	var clusterRes pipelineResult
+	if o.nodes > 1 {
+		clusterRes, err = benchPipeline(ctx, o, o.nodes, bodies, raw)
+	}
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -103,6 +112,13 @@ func runBenchIngest(ctx context.Context, args []string) error {
 	fmt.Printf("  objects:  %9.1f per 10k messages  (%d segments for %d messages)\n", res.objectsPer10k, res.objects, o.n)
 	fmt.Printf("  naive:    %9.0f msgs/s  (one PUT with COMPLIANCE retention per message, %d messages, %d concurrent)\n", naive, o.naive, o.naiveClients)
 	fmt.Printf("  speed-up: %9.1fx acked, %.1fx stored, over the naive baseline\n", res.ackedRate/naive, res.storedRate/naive)
+	if o.nodes > 1 {
+		c := clusterRes
+		fmt.Printf("\n  %d-node cluster (same messages, same MinIO, clients spread over the nodes, all on this machine's cores):\n", o.nodes)
+		fmt.Printf("  acked:    %9.0f msgs/s cluster-wide  (single node: %.0f, ratio %.2f)  ack latency p50 %v  p99 %v\n",
+			c.ackedRate, res.ackedRate, c.ackedRate/res.ackedRate, c.p50.Round(time.Microsecond), c.p99.Round(time.Microsecond))
+		fmt.Printf("  stored:   %9.0f msgs/s cluster-wide  (single node: %.0f)  objects %.1f per 10k messages\n", c.storedRate, res.storedRate, c.objectsPer10k)
+	}
 	return nil
 }
 
@@ -133,7 +149,80 @@ type pipelineResult struct {
 	objectsPer10k               float64
 }
 
-func benchPipeline(ctx context.Context, o benchOptions, bodies [][]byte, raw int64) (pipelineResult, error) {
+// benchNode is one in-process holdfast node of the benchmark.
+type benchNode struct {
+	node *cluster.Node
+	gw   *gateway.Gateway
+}
+
+// startBenchNodes starts n nodes on store, joined into one cluster, each
+// with its own gateway; stop closes them.
+func startBenchNodes(ctx context.Context, dir string, store archive.ObjectStore, n int, token string) (nodes []benchNode, stop func(), err error) {
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	stop = func() {
+		for _, bn := range nodes {
+			if bn.gw != nil {
+				bn.gw.Shutdown(context.Background())
+			}
+		}
+		for _, bn := range nodes {
+			bn.node.Close()
+		}
+	}
+	def := config.Default()
+	secret := "bench-cluster-secret-" + randomHex(8)
+	var first string
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("bench%d", i+1)
+		addr, err := freeAddr()
+		if err != nil {
+			return nodes, stop, err
+		}
+		cfg := cluster.Config{NodeID: id, RaftListen: addr, Dir: filepath.Join(dir, id, "raft"), Secret: secret, Bootstrap: i == 0}
+		if i == 0 {
+			first = addr
+		} else {
+			cfg.Join = []string{first}
+		}
+		node, err := cluster.Open(cfg, log.WithField("node", id))
+		if err != nil {
+			return nodes, stop, err
+		}
+		nodes = append(nodes, benchNode{node: node})
+		if err := node.WaitLeader(ctx); err != nil {
+			return nodes, stop, err
+		}
+		gw, err := gateway.New(gateway.Config{
+			NodeID: id, DataDir: filepath.Join(dir, id, "node"), Listen: "127.0.0.1:0",
+			SpoolMaxBytes: int64(def.Spool.MaxBytes), SegmentMaxBytes: int64(def.Segment.MaxBytes),
+			SegmentMaxAge: time.Duration(def.Segment.MaxAge), Retention: def.Retention.Default,
+			RetentionFloor: time.Duration(def.Retention.Floor),
+			Tokens:         []gateway.Token{{Name: "bench", Role: gateway.RoleIngest, TokenSHA256: gateway.HashToken(token)}},
+		}, gateway.Deps{Store: store, Catalog: node}, log.WithField("node", id))
+		if err != nil {
+			return nodes, stop, err
+		}
+		nodes[i].gw = gw
+		if err := gw.Start(ctx); err != nil {
+			return nodes, stop, err
+		}
+	}
+	return nodes, stop, nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// benchPipeline ingests bodies through the HTTP API of a cluster of
+// o.nodes nodes, the clients spread evenly across them.
+func benchPipeline(ctx context.Context, o benchOptions, nodeCount int, bodies [][]byte, raw int64) (pipelineResult, error) {
 	var res pipelineResult
 	dir, err := os.MkdirTemp("", "holdfast-bench-")
 	if err != nil {
@@ -148,32 +237,16 @@ func benchPipeline(ctx context.Context, o benchOptions, bodies [][]byte, raw int
 	if err != nil {
 		return res, err
 	}
-	node, err := cluster.Open(cluster.Config{NodeID: "bench", RaftListen: "127.0.0.1:0", Dir: filepath.Join(dir, "raft"), Bootstrap: true}, log.WithField("component", "cluster"))
-	if err != nil {
-		return res, err
-	}
-	defer node.Close()
-	if err := node.WaitLeader(ctx); err != nil {
-		return res, err
-	}
 	token := "bench-" + randomHex(16)
-	def := config.Default()
-	gw, err := gateway.New(gateway.Config{
-		NodeID: "bench", DataDir: filepath.Join(dir, "node"), Listen: "127.0.0.1:0",
-		SpoolMaxBytes: int64(def.Spool.MaxBytes), SegmentMaxBytes: int64(def.Segment.MaxBytes),
-		SegmentMaxAge: time.Duration(def.Segment.MaxAge), Retention: def.Retention.Default,
-		RetentionFloor: time.Duration(def.Retention.Floor),
-		Tokens:         []gateway.Token{{Name: "bench", Role: gateway.RoleIngest, TokenSHA256: gateway.HashToken(token)}},
-	}, gateway.Deps{Store: store, Catalog: node}, log.WithField("component", "gateway"))
+	nodes, stop, err := startBenchNodes(ctx, dir, store, nodeCount, token)
+	defer stop()
 	if err != nil {
 		return res, err
 	}
-	if err := gw.Start(ctx); err != nil {
-		return res, err
+	urls := make([]string, len(nodes))
+	for i, bn := range nodes {
+		urls[i] = "http://" + bn.gw.Addr() + "/v1/messages"
 	}
-	defer gw.Shutdown(context.Background())
-
-	url := "http://" + gw.Addr() + "/v1/messages"
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.clients}}
 	lat := make([]time.Duration, len(bodies))
 	var next atomic.Int64
@@ -185,6 +258,7 @@ func benchPipeline(ctx context.Context, o benchOptions, bodies [][]byte, raw int
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			url := urls[c%len(urls)]
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= len(bodies) || ctx.Err() != nil {
@@ -205,8 +279,10 @@ func benchPipeline(ctx context.Context, o benchOptions, bodies [][]byte, raw int
 	if firstErr != nil {
 		return res, firstErr
 	}
-	if err := gw.WaitStored(ctx); err != nil {
-		return res, err
+	for _, bn := range nodes {
+		if err := bn.gw.WaitStored(ctx); err != nil {
+			return res, err
+		}
 	}
 	stored := time.Since(start)
 	n := 0
@@ -214,10 +290,11 @@ func benchPipeline(ctx context.Context, o benchOptions, bodies [][]byte, raw int
 		n += bytes.Count(b, []byte{'\n'})
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	count, err := node.SegmentCount()
+	seq, err := nodes[0].node.LeaderLastSeq(ctx) // one catalog entry per segment
 	if err != nil {
 		return res, err
 	}
+	count := int(seq)
 	res = pipelineResult{
 		ackedRate: float64(n) / acked.Seconds(), storedRate: float64(n) / stored.Seconds(),
 		mbps: float64(raw) / 1e6 / acked.Seconds(), p50: lat[len(lat)/2], p99: lat[len(lat)*99/100],
