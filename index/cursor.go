@@ -22,11 +22,16 @@ type cursor struct {
 	Key    string `json:"k,omitempty"` // sent_at (RFC 3339, ns), or the ranking id
 	ID     string `json:"i,omitempty"` // doc id
 	Offset int    `json:"o,omitempty"` // relevance: hits before the next page
+	// Total is the first page's total, which later pages repeat instead of
+	// counting every older partition again: on a large archive that count
+	// is most of a deep page's cost.
+	Total uint64 `json:"n,omitempty"`
 }
 
-// encodeCursor returns the cursor after the hit docID sent at sentAt.
-func encodeCursor(sentAt time.Time, docID string) string {
-	return encode(cursor{Sort: "t", Key: sentAt.UTC().Format(time.RFC3339Nano), ID: docID})
+// encodeCursor returns the cursor after the hit docID sent at sentAt, of a
+// search whose first page counted total hits.
+func encodeCursor(sentAt time.Time, docID string, total uint64) string {
+	return encode(cursor{Sort: "t", Key: sentAt.UTC().Format(time.RFC3339Nano), ID: docID, Total: total})
 }
 
 // encodeRankingCursor returns the cursor of the page at offset in ranking.
@@ -40,10 +45,11 @@ func encode(c cursor) string {
 }
 
 // decodeCursor returns the SearchAfter values of s and, for the time sort,
-// the month of its sent_at; for relevance, the offset of the page.
-func decodeCursor(s string, relevance bool) ([]string, int, error) {
-	bad := func(why string) ([]string, int, error) {
-		return nil, 0, fmt.Errorf("cursor: %s: %w", why, ErrBadRequest)
+// the month of its sent_at and the first page's total; for relevance, the
+// ranking and the offset of the page.
+func decodeCursor(s string, relevance bool) ([]string, int, uint64, error) {
+	bad := func(why string) ([]string, int, uint64, error) {
+		return nil, 0, 0, fmt.Errorf("cursor: %s: %w", why, ErrBadRequest)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
@@ -62,12 +68,12 @@ func decodeCursor(s string, relevance bool) ([]string, int, error) {
 		if err != nil {
 			return bad("malformed time")
 		}
-		return []string{c.Key, c.ID}, monthKey(t), nil
+		return []string{c.Key, c.ID}, monthKey(t), c.Total, nil
 	case c.Sort == "r" && relevance:
 		if c.Offset <= 0 || c.Key == "" {
 			return bad("malformed")
 		}
-		return []string{c.Key}, c.Offset, nil
+		return []string{c.Key}, c.Offset, 0, nil
 	}
 	return bad("from a search with another sort order")
 }

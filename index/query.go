@@ -73,7 +73,9 @@ type Request struct {
 
 // Result is one page of hits.
 type Result struct {
-	// Total is the number of matching documents, on every page.
+	// Total is the number of matching documents: counted on the first page
+	// and repeated by later pages of the same search (cursor), so a deep
+	// page does not count the whole archive again.
 	Total uint64 `json:"total"`
 	Hits  []Hit  `json:"hits"`
 	// Cursor fetches the next page; "" when there is none.
@@ -131,6 +133,7 @@ type plan struct {
 	relevance          bool
 	after              []string // time sort: the cursor's sort values; relevance: the ranking id
 	afterMonth         int      // time sort: the month of the cursor's sent_at; relevance: the page's offset
+	total              uint64   // time sort: the first page's total, carried by the cursor
 	fromMonth, toMonth int
 	facets, highlight  bool
 }
@@ -163,7 +166,7 @@ func newPlan(r Request) (*plan, error) {
 	}
 	if r.Cursor != "" {
 		var err error
-		if pl.after, pl.afterMonth, err = decodeCursor(r.Cursor, pl.relevance); err != nil {
+		if pl.after, pl.afterMonth, pl.total, err = decodeCursor(r.Cursor, pl.relevance); err != nil {
 			return nil, err
 		}
 	}

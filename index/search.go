@@ -106,6 +106,12 @@ func (ix *Index) searchTime(ctx context.Context, pl *plan, parts []*partition) (
 		facets = mergeFacets(facets, sr.Facets)
 		hits = append(hits, sr.Hits...)
 	}
+	if pl.total > 0 {
+		// A later page: the first page's total stands; the partitions
+		// this page did not read are not counted again.
+		res.Total = pl.total
+		rest = nil
+	}
 	if len(rest) > 0 {
 		req := bleve.NewSearchRequestOptions(pl.q, 0, 0, false)
 		req.Score = bleve.ScoreNone
@@ -250,7 +256,7 @@ func (ix *Index) finish(res Result, pl *plan, hits search.DocumentMatchCollectio
 	}
 	if more {
 		last := hits[len(hits)-1]
-		res.Cursor = encodeCursor(res.Hits[len(res.Hits)-1].SentAt, last.ID)
+		res.Cursor = encodeCursor(res.Hits[len(res.Hits)-1].SentAt, last.ID, res.Total)
 	}
 	if pl.facets {
 		res.Facets = facetCounts(facets)
