@@ -60,6 +60,10 @@ func testConfig(dir string) Config {
 		HeartbeatTimeout:   50 * time.Millisecond,
 		ElectionTimeout:    50 * time.Millisecond,
 		LeaderLeaseTimeout: 50 * time.Millisecond,
+		// Tests seal batches of thousands of segments under -race, and CI
+		// machines can be loaded: the timeout bounds a hang, it does not
+		// measure speed.
+		ApplyTimeout: time.Minute,
 	}
 }
 
