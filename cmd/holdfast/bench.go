@@ -5,10 +5,16 @@ import (
 	"fmt"
 )
 
-// runBench runs a benchmark.
+// runBench runs a benchmark: ingest (against MinIO) or search (local).
 func runBench(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "ingest" {
-		return fmt.Errorf("bench ingest: %w", errUsage)
+	if len(args) == 0 {
+		return fmt.Errorf("bench ingest|search: %w", errUsage)
 	}
-	return runBenchIngest(ctx, args[1:])
+	switch args[0] {
+	case "ingest":
+		return runBenchIngest(ctx, args[1:])
+	case "search":
+		return runBenchSearch(ctx, args[1:])
+	}
+	return fmt.Errorf("bench %q: want ingest or search: %w", args[0], errUsage)
 }
