@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,8 +44,9 @@ const (
 
 // searchBenchOptions are the knobs of `holdfast bench search`.
 type searchBenchOptions struct {
-	n, rawN, queries, fresh  int
-	dir, dataDir, cpuProfile string
+	n, rawN, queries, fresh    int
+	dir, dataDir               string
+	indexProfile, queryProfile string
 }
 
 // runBenchSearch measures the index on real data: the indexing rate of the
@@ -61,9 +63,13 @@ func runBenchSearch(ctx context.Context, args []string) error {
 	fset.IntVar(&o.fresh, "fresh", 1000, "messages in each fresh segment of the ack→searchable measure")
 	fset.StringVar(&o.dir, "dir", "", "work directory, kept afterwards (default: a temporary one, removed)")
 	fset.StringVar(&o.dataDir, "data", "", "shared conversation data (default: find ../shared/data)")
-	fset.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the query phase to this file")
-	if err := fset.Parse(args); err != nil || o.n <= 0 || o.queries <= 0 || o.rawN < 0 || o.fresh <= 0 {
+	fset.StringVar(&o.indexProfile, "cpuprofile", "", "write a CPU profile of the indexing phase to this file")
+	fset.StringVar(&o.queryProfile, "queryprofile", "", "write a CPU profile of the query phase to this file")
+	if err := fset.Parse(args); err != nil {
 		return fmt.Errorf("bench search: %w", errUsage)
+	}
+	if o.n <= 0 || o.queries <= 0 || o.rawN < 0 || o.fresh <= 0 {
+		return fmt.Errorf("bench search: -n, -queries and -fresh must be positive, -raw-n not negative: %w", errUsage)
 	}
 	if o.rawN == 0 {
 		o.rawN = min(o.n, 200_000)
@@ -85,6 +91,8 @@ func runBenchSearch(ctx context.Context, args []string) error {
 		o.dir = d
 	} else if ents, err := os.ReadDir(o.dir); err == nil && len(ents) > 0 {
 		return fmt.Errorf("bench search: -dir %s is not empty: %w", o.dir, errUsage)
+	} else if err := os.MkdirAll(o.dir, 0o750); err != nil {
+		return fmt.Errorf("bench search: %w", err)
 	}
 	start := time.Now()
 	rep, err := benchSearch(ctx, o)
@@ -100,6 +108,7 @@ type searchReport struct {
 	build                 buildStats
 	indexRate, rawRate    float64
 	indexTook, settled    time.Duration
+	raw, indexing, query  phaseUsage
 	indexBytes, rawBytes  int64
 	partitions            int
 	rss                   []rssPoint
@@ -108,6 +117,9 @@ type searchReport struct {
 	deepWalks, deepRepeat int
 }
 
+// benchSearch runs the phases in order. Each holds only what it needs:
+// the corpus is dropped once sealed, the raw baseline's index is removed
+// before the real one is built.
 func benchSearch(ctx context.Context, o searchBenchOptions) (*searchReport, error) {
 	rep := &searchReport{}
 	began := time.Now()
@@ -122,30 +134,18 @@ func benchSearch(ctx context.Context, o searchBenchOptions) (*searchReport, erro
 	step("loading %d messages from %s", o.n, o.dataDir)
 	cms, err := corpus.Mixed(o.dataDir, o.n)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load messages: %w", err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	sampler := newQuerySampler(cms, rng)
 	rep.rss = append(rep.rss, rssNow("loaded"))
 
-	// 2. Raw bleve on the first raw-n messages (corpus order: the same
-	// English/Chinese mix as the whole set), in its own directory, removed
-	// before the real index is built.
+	// 2. Raw bleve on the first raw-n messages: corpus order, so the same
+	// English/Chinese mix as the whole set.
 	step("raw bleve baseline: %d messages", o.rawN)
-	rawMsgs, err := gatewayMessages(cms[:o.rawN], now)
-	if err != nil {
-		return nil, err
+	if err := measureRaw(rep, filepath.Join(o.dir, "raw"), cms[:o.rawN], now); err != nil {
+		return nil, fmt.Errorf("raw bleve baseline: %w", err)
 	}
-	rawDir := filepath.Join(o.dir, "raw")
-	if rep.rawRate, err = index.RawBleveRate(rawDir, rawMsgs, index.DefaultBatchSize); err != nil {
-		return nil, err
-	}
-	rawMsgs = nil
-	rep.rawBytes = diskUsage(rawDir) / int64(o.rawN)
-	if err := os.RemoveAll(rawDir); err != nil {
-		return nil, err
-	}
-	rep.rss = append(rep.rss, rssNow("raw baseline"))
 
 	// 3. Seal the messages into segments as the gateway does, in sent_at
 	// order, into a store and a catalog.
@@ -159,53 +159,89 @@ func benchSearch(ctx context.Context, o searchBenchOptions) (*searchReport, erro
 	cat := newBenchCatalog()
 	step("sealing segments of %v", config.Default().Segment.MaxBytes)
 	if rep.build, err = sealAll(ctx, store, cat, cms, now); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("seal segments: %w", err)
 	}
 	cms = nil
 	runtime.GC()
 	debug.FreeOSMemory()
 	rep.rss = append(rep.rss, rssNow("sealed"))
 
-	// 4. Index them as the daemon does: a Follower of the catalog.
+	// 4. Index them as the daemon does: a Follower of the catalog. The
+	// Follower stops before the index closes: it writes to it.
 	ixDir := filepath.Join(o.dir, "index")
 	ix, err := index.Open(index.Config{Dir: ixDir}, log.WithField("component", "index"))
 	if err != nil {
 		return nil, err
 	}
-	defer ix.Close() // after the Follower, which uses it
+	defer ix.Close()
 	f := index.NewFollower(ix, cat, store, log.WithField("component", "follower"))
 	defer f.Close()
 	step("indexing %d segments", len(cat.entries))
-	t0 := time.Now()
-	f.Start(ctx)
-	if err := f.WaitIndexed(ctx, cat.LastSeq()); err != nil {
-		return nil, err
+	if err := measureIndexing(ctx, rep, f, cat.LastSeq(), o.indexProfile); err != nil {
+		return nil, fmt.Errorf("index: %w", err)
 	}
-	rep.indexTook = time.Since(t0)
-	rep.indexRate = float64(rep.build.records) / rep.indexTook.Seconds()
 	rep.rss = append(rep.rss, rssNow("indexed"))
 	rep.settled = settle(ctx, 3*time.Minute)
 	rep.indexBytes = diskUsage(ixDir)
 	rep.partitions = len(ix.Partitions())
 
-	// 5. Queries, then fresh segments on the full index.
+	// 5. Queries, then fresh segments, on the full index.
 	step("waited %v for merges to settle; querying (%d per kind)", rep.settled.Round(time.Second), o.queries)
-	stopProfile, err := startProfile(o.cpuProfile)
+	stopProfile, err := startProfile(o.queryProfile)
 	if err != nil {
 		return nil, err
 	}
+	m := startMeter()
 	rep.kinds, err = sampler.run(ctx, ix, o.queries, rng)
+	rep.query = m.stop()
 	stopProfile()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("queries: %w", err)
 	}
 	rep.deepWalks, rep.deepRepeat = sampler.deepWalks, sampler.deepRepeat
 	rep.rss = append(rep.rss, rssNow("queried"))
 	step("fresh segments")
 	if rep.fresh, err = freshLatency(ctx, ix, f, store, cat, freshSrc, o.fresh, now); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fresh segments: %w", err)
 	}
 	return rep, nil
+}
+
+// measureRaw runs the raw bleve baseline on cms in dir, then removes dir.
+func measureRaw(rep *searchReport, dir string, cms []corpus.Message, now time.Time) error {
+	msgs, err := gatewayMessages(cms, now)
+	if err != nil {
+		return err
+	}
+	m := startMeter()
+	rep.rawRate, err = index.RawBleveRate(dir, msgs, index.DefaultBatchSize)
+	rep.raw = m.stop()
+	if err != nil {
+		return err
+	}
+	rep.rawBytes = diskUsage(dir) / int64(len(cms))
+	rep.rss = append(rep.rss, rssNow("raw bleve"))
+	return os.RemoveAll(dir)
+}
+
+// measureIndexing starts the Follower and times it until the index holds
+// catalog entry last, profiling into profile when set.
+func measureIndexing(ctx context.Context, rep *searchReport, f *index.Follower, last uint64, profile string) error {
+	stopProfile, err := startProfile(profile)
+	if err != nil {
+		return err
+	}
+	m := startMeter()
+	f.Start(ctx)
+	err = f.WaitIndexed(ctx, last)
+	rep.indexing = m.stop()
+	stopProfile()
+	if err != nil {
+		return err
+	}
+	rep.indexTook = rep.indexing.wall
+	rep.indexRate = float64(rep.build.records) / rep.indexTook.Seconds()
+	return nil
 }
 
 // startProfile starts a CPU profile into path, if set; the function it
@@ -216,7 +252,7 @@ func startProfile(path string) (func(), error) {
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cpu profile: %w", err)
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()
@@ -508,6 +544,60 @@ func settle(ctx context.Context, max time.Duration) time.Duration {
 	return time.Since(start)
 }
 
+// meter measures a phase of the benchmark: on a shared machine, its
+// figures only mean something if other processes left the CPUs alone.
+type meter struct {
+	start       time.Time
+	self        time.Duration
+	busy, total uint64 // the machine's, in clock ticks
+}
+
+// phaseUsage is what a meter measured: the phase's wall time, this process's
+// CPU time, and the share of the machine's CPU time that other processes
+// used meanwhile.
+type phaseUsage struct {
+	wall, cpu time.Duration
+	others    float64
+}
+
+func startMeter() meter {
+	busy, total := machineTicks()
+	return meter{start: time.Now(), self: cpuTime(), busy: busy, total: total}
+}
+
+func (m meter) stop() phaseUsage {
+	busy, total := machineTicks()
+	u := phaseUsage{wall: time.Since(m.start), cpu: cpuTime() - m.self}
+	if total > m.total {
+		share := float64(busy-m.busy) / float64(total-m.total)
+		self := u.cpu.Seconds() / (u.wall.Seconds() * float64(runtime.NumCPU()))
+		u.others = max(0, share-self)
+	}
+	return u
+}
+
+// machineTicks reads the busy and total CPU time of the machine from the
+// first line of /proc/stat; zeros where there is none.
+func machineTicks() (busy, total uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	// user nice system idle iowait irq softirq steal guest guest_nice;
+	// guest time is already counted in user.
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseUint(f, 10, 64)
+		if i < 8 {
+			total += v
+		}
+		if i < 8 && i != 3 && i != 4 {
+			busy += v
+		}
+	}
+	return busy, total
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
@@ -762,9 +852,9 @@ func (s *querySampler) runDeep(ctx context.Context, ix *index.Index) (*kindResul
 			}
 			res.took, res.totals = append(res.took, time.Since(t0)), append(res.totals, sr.Total)
 		}
-		if len(res.examples) < 3 {
-			res.examples = append(res.examples, "match-all, "+describe(index.Request{To: to}))
-		}
+		walk := res.took[len(res.took)-s.deepRepeat:]
+		res.examples = append(res.examples, fmt.Sprintf("match-all, %s: p50 %.0f ms",
+			describe(index.Request{To: to}), ms(quantile(walk, 0.5))))
 	}
 	return res, nil
 }
@@ -810,11 +900,19 @@ func (rep *searchReport) print(o searchBenchOptions, total time.Duration) {
 	fmt.Printf("  segments:   %d sealed as the gateway does (time-sorted, one tenant and retention day, <= %v of records each): %.1f MB of records, %.1f MB stored\n",
 		b.segments, config.Default().Segment.MaxBytes, float64(b.raw)/1e6, float64(b.stored)/1e6)
 	ratio := rep.indexRate / rep.rawRate
-	fmt.Printf("  indexing:   %7.0f msgs/s  a Follower catching up from the catalog (fetch, verify, decode, %d monthly partitions, latest versions, checkpoint): %v\n",
-		rep.indexRate, rep.partitions, rep.indexTook.Round(time.Millisecond))
-	fmt.Printf("  raw bleve:  %7.0f docs/s  the same documents and mapping, one index, plain batches of %d, on the first %d messages of the same set\n",
-		rep.rawRate, index.DefaultBatchSize, o.rawN)
-	fmt.Printf("  ratio:      %7.0f%%        of raw bleve          target >= %.0f%%   %s\n", 100*ratio, 100*targetRawRatio, verdict(ratio >= targetRawRatio))
+	perCPU, rawPerCPU := float64(b.records)/rep.indexing.cpu.Seconds(), float64(o.rawN)/rep.raw.cpu.Seconds()
+	fmt.Printf("  indexing:   %7.0f msgs/s  a Follower catching up from the catalog (fetch, verify, decode, %d monthly partitions, latest versions, checkpoint): %v; %.0f per CPU-second\n",
+		rep.indexRate, rep.partitions, rep.indexTook.Round(time.Millisecond), perCPU)
+	fmt.Printf("  raw bleve:  %7.0f docs/s  the same documents and mapping, one index, plain batches of %d, on the first %d messages of the same set; %.0f per CPU-second\n",
+		rep.rawRate, index.DefaultBatchSize, o.rawN, rawPerCPU)
+	fmt.Printf("  ratio:      %7.0f%%        of raw bleve          target >= %.0f%%   %s   (per CPU-second: %.0f%%)\n",
+		100*ratio, 100*targetRawRatio, verdict(ratio >= targetRawRatio), 100*perCPU/rawPerCPU)
+	warning := ""
+	if max(rep.raw.others, rep.indexing.others, rep.query.others) > 0.10 {
+		warning = ": BUSY, rates and latencies are understated; rerun on an idle machine (the per-CPU ratio is the fairer one meanwhile)"
+	}
+	fmt.Printf("  machine:    %d CPUs; other processes used %.0f%% / %.0f%% / %.0f%% of them during raw bleve / indexing / queries%s\n",
+		runtime.NumCPU(), 100*rep.raw.others, 100*rep.indexing.others, 100*rep.query.others, warning)
 	fmt.Printf("  index size: %7.0f bytes/msg  (%.2f GB on disk once merges settled, after %v; raw bleve: %d bytes/doc)\n",
 		float64(rep.indexBytes)/float64(b.records), float64(rep.indexBytes)/1e9, rep.settled.Round(time.Second), rep.rawBytes)
 	fmt.Print("  RSS:       ")
