@@ -132,71 +132,28 @@ func parseInput(it item, maxField int64, now time.Time) (archive.Message, []Blob
 		return archive.Message{}, nil, nil, e
 	}
 	m := archive.Message{
-		Platform: strings.ToLower(in.Platform), Tenant: in.Tenant, SourceID: in.SourceID,
+		Platform: in.Platform, Tenant: in.Tenant, SourceID: in.SourceID,
 		Action: archive.Action(in.Action), Conversation: in.Conversation, From: in.From, To: in.To,
 		Type: in.Type, Text: in.Text,
 	}
-	if m.Tenant == "" {
-		m.Tenant = DefaultTenant
-	}
-	if m.Action == "" {
-		m.Action = archive.ActionSend
-	}
-	if m.Type == "" {
-		m.Type = "text"
-	}
 	switch {
-	case m.Platform == "":
-		return m, nil, nil, badField(l, "platform", "platform is required (e.g. wecom, slack, email, generic)")
-	case !namePattern.MatchString(m.Platform):
-		return m, nil, nil, badField(l, "platform", "platform %q must be lowercase letters, digits, '_', '.' or '-'", in.Platform)
-	case !namePattern.MatchString(m.Tenant) && m.Tenant != "_audit":
-		return m, nil, nil, badField(l, "tenant", "tenant %q must be lowercase letters, digits, '_', '.' or '-' (at most 64)", m.Tenant)
-	case strings.TrimSpace(m.SourceID) == "":
-		return m, nil, nil, badField(l, "source_id", "source_id is required: the platform's own message id")
-	case !m.Action.Valid():
-		return m, nil, nil, badField(l, "action", "action %q is not one of send, edit, delete, recall", in.Action)
 	case in.Version != nil && *in.Version < 0:
 		return m, nil, nil, badField(l, "version", "version must not be negative")
-	case in.Version != nil && m.Action == archive.ActionSend && *in.Version != 0:
+	case in.Version != nil && (in.Action == "" || in.Action == string(archive.ActionSend)) && *in.Version != 0:
 		return m, nil, nil, badField(l, "version", "a send is version 0; edits, deletions and recalls are 1 and later")
-	case in.Version != nil && m.Action != archive.ActionSend && *in.Version == 0:
-		return m, nil, nil, badField(l, "version", "version 0 is the original send; a %s is version 1 or later", m.Action)
-	case strings.TrimSpace(m.Conversation.ID) == "":
-		return m, nil, nil, badField(l, "conversation.id", "conversation.id is required")
-	case m.Conversation.Kind != "" && m.Conversation.Kind != archive.KindDirect && m.Conversation.Kind != archive.KindGroup && m.Conversation.Kind != archive.KindChannel:
-		return m, nil, nil, badField(l, "conversation.kind", "conversation.kind %q is not one of direct, group, channel", m.Conversation.Kind)
-	case strings.TrimSpace(m.From.ID) == "":
-		return m, nil, nil, badField(l, "from.id", "from.id is required: who sent the message")
+	case in.Version != nil && in.Action != "" && in.Action != string(archive.ActionSend) && *in.Version == 0:
+		return m, nil, nil, badField(l, "version", "version 0 is the original send; a %s is version 1 or later", in.Action)
 	}
-	for i, p := range m.To {
-		if strings.TrimSpace(p.ID) == "" {
-			return m, nil, nil, badField(l, fmt.Sprintf("to[%d].id", i), "every recipient needs an id")
+	if in.SentAt != "" {
+		sent, err := time.Parse(time.RFC3339Nano, in.SentAt)
+		if err != nil {
+			return m, nil, nil, badField(l, "sent_at", "sent_at %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", in.SentAt)
 		}
+		m.SentAt = sent
 	}
-	if m.Conversation.Kind == "" {
-		m.Conversation.Kind = archive.KindGroup
-		if len(m.To) == 1 {
-			m.Conversation.Kind = archive.KindDirect
-		}
-	}
-	if in.SentAt == "" {
-		return m, nil, nil, badField(l, "sent_at", "sent_at is required (RFC 3339, e.g. 2026-01-02T15:04:05Z)")
-	}
-	sent, err := time.Parse(time.RFC3339Nano, in.SentAt)
-	if err != nil {
-		return m, nil, nil, badField(l, "sent_at", "sent_at %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", in.SentAt)
-	}
-	if sent.After(now.Add(maxFutureSkew)) {
-		return m, nil, nil, badField(l, "sent_at", "sent_at %s is more than a day in the future", in.SentAt)
-	}
-	m.SentAt = sent.UTC()
 	blobs, e := attachments(&m, in.Attachments, l)
 	if e != nil {
 		return m, nil, nil, e
-	}
-	if m.Action == archive.ActionSend && strings.TrimSpace(m.Text) == "" && len(m.Attachments) == 0 {
-		return m, nil, nil, badField(l, "text", "a send needs text or at least one attachment")
 	}
 	switch {
 	case len(in.Raw) == 0 || string(in.Raw) == "null":
@@ -210,20 +167,18 @@ func parseInput(it item, maxField int64, now time.Time) (archive.Message, []Blob
 	default:
 		m.SetRaw(in.Raw)
 	}
+	if e := Finish(&m, nil, l, Limits{MaxFieldBytes: maxField}, now); e != nil {
+		return m, nil, nil, e
+	}
 	return m, blobs, in.Version, nil
 }
 
+// checkSizes bounds the raw payload a sender gives explicitly; Finish
+// bounds every other field.
 func checkSizes(in *inputMessage, max int64, line int) *Error {
-	fields := map[string]string{
-		"platform": in.Platform, "tenant": in.Tenant, "source_id": in.SourceID, "text": in.Text,
-		"type": in.Type, "conversation.id": in.Conversation.ID, "conversation.name": in.Conversation.Name,
-		"from.id": in.From.ID, "from.name": in.From.Name, "raw": string(in.Raw),
-	}
-	for f, v := range fields {
-		if int64(len(v)) > max {
-			return &Error{Kind: KindTooLarge, Field: f, Line: line,
-				Msg: fmt.Sprintf("%s is %d bytes, more than the %d allowed (http.max_field_bytes)", f, len(v), max)}
-		}
+	if int64(len(in.Raw)) > max {
+		return &Error{Kind: KindTooLarge, Field: "raw", Line: line,
+			Msg: fmt.Sprintf("raw is %d bytes, more than the %d allowed (http.max_field_bytes)", len(in.Raw), max)}
 	}
 	return nil
 }
