@@ -50,6 +50,10 @@ type Request struct {
 	// the sender only.
 	Platforms, Conversations, Participants, Actions, Types []string
 	Senders                                                []string
+	// Segments, when not nil, limits hits to messages stored in these
+	// segment keys (e.g. the segments legal holds cover); an empty,
+	// non-nil list matches nothing.
+	Segments []string
 	// From and To bound sent_at to [From, To); zero means open.
 	From, To time.Time
 	// AllVersions returns every version; by default only the latest
@@ -208,6 +212,13 @@ func filters(r Request) []query.Query {
 	} {
 		if len(f.vals) > 0 {
 			fs = append(fs, anyOf(f.field, f.vals))
+		}
+	}
+	if r.Segments != nil {
+		if len(r.Segments) == 0 {
+			fs = append(fs, query.NewMatchNoneQuery())
+		} else {
+			fs = append(fs, anyOf(fieldSegment, r.Segments))
 		}
 	}
 	if len(r.ExcludeTenants) > 0 {
