@@ -30,6 +30,15 @@ type Segment struct {
 	SealedAt       time.Time `json:"sealed_at"`
 	// LegalHold is true when the object was written with legal hold on.
 	LegalHold bool `json:"legal_hold,omitempty"`
+	// Holds are the legal holds the object was written under, with the
+	// number of matching message versions inside for each.
+	Holds map[string]int `json:"holds,omitempty"`
+	// Expired is true once a retention sweep has deleted the object: the
+	// catalog keeps the key, with a new Seq, so that followers drop its
+	// documents. ExpiredAt is when, Sweep the sweep that deleted it.
+	Expired   bool      `json:"expired,omitempty"`
+	ExpiredAt time.Time `json:"expired_at,omitzero"`
+	Sweep     string    `json:"sweep,omitempty"`
 }
 
 // CatalogEntry is one segment as the catalog records it, with its catalog

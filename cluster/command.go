@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/holdfast/holdfast/archive"
 )
@@ -16,6 +17,26 @@ const CommandVersion = 1
 const (
 	// OpSegmentSealed records sealed segments in the catalog.
 	OpSegmentSealed = "segment_sealed"
+	// OpPoliciesSet replaces the retention policies.
+	OpPoliciesSet = "policies_set"
+	// OpHoldPlaced records a new legal hold.
+	OpHoldPlaced = "hold_placed"
+	// OpHoldCovered records segments a hold covers and how far through
+	// the catalog its criteria have been checked.
+	OpHoldCovered = "hold_covered"
+	// OpHoldReleased starts the release of a hold.
+	OpHoldReleased = "hold_released"
+	// OpHoldUnheld records segments a releasing hold no longer covers.
+	OpHoldUnheld = "hold_unheld"
+	// OpSweepStarted starts a retention sweep with a fixed cutoff.
+	OpSweepStarted = "sweep_started"
+	// OpSweepProgress records what a sweep did to some segments; the
+	// deleted ones leave the catalog (SegmentExpired).
+	OpSweepProgress = "sweep_progress"
+	// OpSweepFinished ends a sweep.
+	OpSweepFinished = "sweep_finished"
+	// OpRetentionExtended records a later retain-until of segments.
+	OpRetentionExtended = "retention_extended"
 )
 
 // maxSegmentsPerCommand caps the segments in one log entry, so that an
@@ -35,6 +56,42 @@ type Command struct {
 	Op string `json:"op"`
 	// Segments are the segments of an OpSegmentSealed command.
 	Segments []archive.Segment `json:"segments,omitempty"`
+	commandBody
+}
+
+// commandBody holds the fields of every op but OpSegmentSealed; each op
+// uses the few it needs.
+type commandBody struct {
+	// By and At say who asked for the change and when (the proposer's
+	// clock: apply never reads a clock).
+	By string    `json:"by,omitempty"`
+	At time.Time `json:"at,omitzero"`
+	// Policies is the new set of OpPoliciesSet; Source says where it
+	// comes from ("api" or "config").
+	Policies *archive.PolicySet `json:"policies,omitempty"`
+	Source   string             `json:"source,omitempty"`
+	// Hold is the hold of OpHoldPlaced.
+	Hold *archive.Hold `json:"hold,omitempty"`
+	// HoldID names the hold of OpHoldCovered, OpHoldReleased and
+	// OpHoldUnheld; Reason is a release's.
+	HoldID string `json:"hold_id,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Coverage maps segment keys to the matching message versions inside
+	// (OpHoldCovered); CoveredSeq is how far the check went.
+	Coverage   map[string]int `json:"coverage,omitempty"`
+	CoveredSeq uint64         `json:"covered_seq,omitempty"`
+	// Keys are the segments of OpHoldUnheld and OpRetentionExtended.
+	Keys []string `json:"keys,omitempty"`
+	// Until is the new retain-until of OpRetentionExtended.
+	Until time.Time `json:"until,omitzero"`
+	// Sweep is the sweep OpSweepStarted starts; SweepID names the sweep
+	// of OpSweepProgress and OpSweepFinished.
+	Sweep   *Sweep `json:"sweep,omitempty"`
+	SweepID string `json:"sweep_id,omitempty"`
+	// Results are what a sweep did to segments (OpSweepProgress).
+	Results []SweepResult `json:"results,omitempty"`
+	// Error is why a sweep ended early (OpSweepFinished).
+	Error string `json:"error,omitempty"`
 }
 
 // encodeCommand encodes c for raft.Apply.
@@ -55,6 +112,7 @@ type wireCommand struct {
 	V        int               `json:"v"`
 	Op       string            `json:"op"`
 	Segments []json.RawMessage `json:"segments"`
+	commandBody
 }
 
 // decodeCommand decodes a log entry. Every entry was written by
@@ -110,6 +168,6 @@ func checkCommand(data []byte) error {
 		}
 		return nil
 	default:
-		return fmt.Errorf("%w: unknown command op %q", ErrInvalid, c.Op)
+		return checkRetentionCommand(&c)
 	}
 }

@@ -76,6 +76,9 @@ type Config struct {
 	// catalog (its index) have got, as a catalog Seq; other members see it
 	// in Members, so an operator sees every node's lag in one place.
 	Progress func() uint64
+	// Now is the clock of hold, sweep and policy records and of sweep
+	// cutoffs; nil is time.Now. Tests move it to expire records.
+	Now func() time.Time
 
 	// SnapshotThreshold: see DefaultSnapshotThreshold.
 	SnapshotThreshold uint64
@@ -91,6 +94,14 @@ type Config struct {
 	LeaderLeaseTimeout time.Duration
 	// TrailingLogs: see DefaultTrailingLogs.
 	TrailingLogs uint64
+}
+
+// now reads the configured clock.
+func (cfg Config) now() time.Time {
+	if cfg.Now != nil {
+		return cfg.Now()
+	}
+	return time.Now()
 }
 
 // withDefaults returns cfg with every zero knob set to its default.

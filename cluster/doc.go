@@ -73,6 +73,12 @@ var (
 	// long to be an object key; or a command or a membership request is
 	// malformed.
 	ErrInvalid = errors.New("cluster: invalid segment or request")
+	// ErrRejected means the catalog refused a retention or hold command
+	// because of the state it found: a sweep is already running, the hold
+	// is not active. Every node refuses it alike; nothing was applied.
+	ErrRejected = errors.New("cluster: rejected by the catalog")
+	// ErrNotFound means no hold or sweep has the id asked for.
+	ErrNotFound = errors.New("cluster: not found")
 	// ErrUnknownMember means Remove named a server that is not in the
 	// raft configuration.
 	ErrUnknownMember = errors.New("cluster: no such member")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,7 +34,10 @@ var (
 	metaLastSeq = []byte("last_seq")      // last catalog seq assigned
 	metaCount   = []byte("segment_count") // segments in bucketSegments
 
-	allBuckets = [][]byte{bucketSegments, bucketSeq, bucketRetain, bucketMeta}
+	// coreBuckets are in every catalog, snapshots of older binaries
+	// included; allBuckets are created on open.
+	coreBuckets = [][]byte{bucketSegments, bucketSeq, bucketRetain, bucketMeta}
+	allBuckets  = append(slices.Clone(coreBuckets), retentionBuckets...)
 )
 
 // catalogFormat is the version of the fsm.db layout.
@@ -216,12 +220,14 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 
 // catalogWriter applies commands inside one write transaction.
 type catalogWriter struct {
+	tx                          *bolt.Tx
 	segments, seq, retain, meta *bolt.Bucket
 	lastSeq, count              uint64
 }
 
 func newCatalogWriter(tx *bolt.Tx) *catalogWriter {
 	w := &catalogWriter{
+		tx:       tx,
 		segments: tx.Bucket(bucketSegments),
 		seq:      tx.Bucket(bucketSeq),
 		retain:   tx.Bucket(bucketRetain),
@@ -244,7 +250,11 @@ func (w *catalogWriter) apply(l *raft.Log) (*applyResult, error) {
 	case OpSegmentSealed:
 		return w.sealSegments(c.Segments)
 	default:
-		panic(fmt.Sprintf("cluster: raft index %d: unknown command op %q", l.Index, c.Op))
+		res, known, err := w.applyRetention(&c)
+		if !known {
+			panic(fmt.Sprintf("cluster: raft index %d: unknown command op %q", l.Index, c.Op))
+		}
+		return res, err
 	}
 }
 
@@ -254,6 +264,7 @@ func (w *catalogWriter) apply(l *raft.Log) (*applyResult, error) {
 func (w *catalogWriter) sealSegments(raws []json.RawMessage) (*applyResult, error) {
 	type fresh struct {
 		key, value, retainKey []byte
+		holds                 map[string]int
 	}
 	var add []fresh
 	seen := make(map[string]string, len(raws))
@@ -284,7 +295,7 @@ func (w *catalogWriter) sealSegments(raws []json.RawMessage) (*applyResult, erro
 			}
 			continue // already recorded: a retry or a replay
 		}
-		add = append(add, fresh{[]byte(s.Key), raw, retainKey(s.RetainUntil, s.Key)})
+		add = append(add, fresh{[]byte(s.Key), raw, retainKey(s.RetainUntil, s.Key), s.Holds})
 	}
 	for _, a := range add {
 		w.lastSeq++
@@ -295,8 +306,16 @@ func (w *catalogWriter) sealSegments(raws []json.RawMessage) (*applyResult, erro
 		if err := w.seq.Put(u64(w.lastSeq), a.key); err != nil {
 			return nil, err
 		}
+		if err := w.tx.Bucket(bucketSeqOf).Put(a.key, u64(w.lastSeq)); err != nil {
+			return nil, err
+		}
 		if err := w.retain.Put(a.retainKey, nil); err != nil {
 			return nil, err
+		}
+		for id, n := range a.holds {
+			if err := w.cover(id, string(a.key), n); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return &applyResult{added: len(add)}, nil

@@ -35,13 +35,14 @@ const (
 
 // Node is one raft server and its local copy of the catalog.
 type Node struct {
-	cfg   Config
-	log   *logrus.Entry
-	fsm   *fsm
-	store *logStore
-	mux   *mux
-	trans *raft.NetworkTransport
-	raft  *raft.Raft
+	cfg     Config
+	log     *logrus.Entry
+	started time.Time // when Open ran: the first scheduled sweep counts from it
+	fsm     *fsm
+	store   *logStore
+	mux     *mux
+	trans   *raft.NetworkTransport
+	raft    *raft.Raft
 
 	ctx    context.Context // cancelled when Close starts
 	cancel context.CancelFunc
@@ -96,6 +97,7 @@ func Open(cfg Config, log *logrus.Entry) (*Node, error) {
 // was built.
 func (n *Node) open() error {
 	cfg := n.cfg
+	n.started = cfg.now()
 	hlog := newRaftLogger(n.log)
 
 	// 1. The directory and the catalog.

@@ -104,6 +104,8 @@ const (
 	codeUnknownOp     = "unknown_op"
 	codeBadRequest    = "bad_request"
 	codeInternal      = "internal"
+	codeRejected      = "rejected"
+	codeNotFound      = "not_found"
 )
 
 // errorCodes maps sentinels to codes, most specific first.
@@ -115,6 +117,8 @@ var errorCodes = []struct {
 	{codeNotLeader, ErrNotLeader},
 	{codeConflict, ErrConflict},
 	{codeInvalid, ErrInvalid},
+	{codeRejected, ErrRejected},
+	{codeNotFound, ErrNotFound},
 	{codeUnknownMember, ErrUnknownMember},
 	{codeNoSecret, ErrNoSecret},
 	{codeClosed, ErrClosed},

@@ -128,7 +128,7 @@ func checkCatalogFile(path string) error {
 	}
 	defer db.Close()
 	return db.View(func(tx *bolt.Tx) error {
-		for _, name := range allBuckets {
+		for _, name := range coreBuckets {
 			if tx.Bucket(name) == nil {
 				return fmt.Errorf("snapshot is not a catalog: no %s bucket", name)
 			}

@@ -2,6 +2,8 @@ package config
 
 import (
 	"path/filepath"
+
+	"github.com/holdfast/holdfast/archive"
 	"time"
 )
 
@@ -21,6 +23,7 @@ const (
 	DefaultSegmentAge    = Duration(30 * time.Second)
 	DefaultRetention     = "7y"
 	DefaultRetainFloor   = Duration(24 * time.Hour)
+	DefaultSweepEvery    = Duration(time.Hour)
 	DefaultLogLevel      = "info"
 	DefaultLogFormat     = "json"
 )
@@ -115,7 +118,12 @@ type Segment struct {
 type Retention struct {
 	Default  Period   `yaml:"default"`  // for messages no policy matches
 	Floor    Duration `yaml:"floor"`    // no period may be shorter
-	Policies []Policy `yaml:"policies"` // matched in order
+	Policies []Policy `yaml:"policies"` // the longest matching one wins
+	// DirectChat is "longest" (default: a 1:1 chat keeps the longer of
+	// both parties' retention) or "shortest" (Zoom's rule).
+	DirectChat string `yaml:"direct_chat"`
+	// SweepEvery is how often the leader runs a retention sweep.
+	SweepEvery Duration `yaml:"sweep_every"`
 }
 
 // Policy is a retention rule for the messages its non-empty criteria match.
@@ -166,7 +174,7 @@ func Default() Config {
 		Storage:   Storage{Kind: DefaultStorageKind, S3: S3{Endpoint: DefaultS3Endpoint, Bucket: DefaultS3Bucket}},
 		Spool:     Spool{MaxBytes: DefaultSpoolMaxBytes},
 		Segment:   Segment{MaxBytes: DefaultSegmentBytes, MaxAge: DefaultSegmentAge},
-		Retention: Retention{Default: retain, Floor: DefaultRetainFloor},
+		Retention: Retention{Default: retain, Floor: DefaultRetainFloor, DirectChat: archive.DirectLongest, SweepEvery: DefaultSweepEvery},
 		Log:       Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 	}
 }

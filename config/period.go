@@ -106,6 +106,19 @@ func (p Period) shorterThan(d time.Duration) bool {
 	return p.dur < d-time.Duration(days)*Day
 }
 
+// MaxRetain is the longest period a policy may have short of forever.
+var MaxRetain = Period{years: 100}
+
+// longerThan reports whether p can be longer than q from some start time.
+func (p Period) longerThan(q Period) bool {
+	if p.forever || q.forever {
+		return p.forever && !q.forever
+	}
+	// Compare from a start where calendar units are at their longest.
+	start := time.Date(2000, 1, 31, 0, 0, 0, 0, time.UTC)
+	return p.AddTo(start).After(q.AddTo(start))
+}
+
 // String formats p as ParsePeriod reads it: "forever", "7y", "1y6mo",
 // "2w3d1h30m0s", or "0s" for the zero Period.
 func (p Period) String() string {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/holdfast/holdfast/archive"
 )
 
 // Errors.
@@ -43,6 +45,7 @@ const (
 	MinSegmentAge   = Duration(100 * time.Millisecond)
 	MaxSegmentAge   = Duration(24 * time.Hour)
 	MinRetainFloor  = Duration(time.Second)
+	MinSweepEvery   = Duration(time.Second)
 	MinSecretLen    = 16
 )
 
@@ -243,21 +246,45 @@ func (c *Config) validateRetention() error {
 	if err := checkRetain("retention.default", r.Default, r.Floor); err != nil {
 		return err
 	}
+	switch r.DirectChat {
+	case "", archive.DirectLongest, archive.DirectShortest:
+	default:
+		return bad("retention.direct_chat", "%q: want longest or shortest", r.DirectChat)
+	}
+	if r.SweepEvery < MinSweepEvery {
+		return bad("retention.sweep_every", "%v: want at least %v", r.SweepEvery, MinSweepEvery)
+	}
+	return CheckPolicies("retention.policies", r.Policies, r.Floor)
+}
+
+// CheckPolicies validates a policy list, as the config file or PUT
+// /v1/policies gives it: unique names, a scope-free policy allowed, and
+// every period from floor to MaxRetain, or forever. Errors name
+// key[i].field.
+func CheckPolicies(prefix string, ps []Policy, floor Duration) error {
 	names := map[string]int{}
-	for i, p := range r.Policies {
-		key := fmt.Sprintf("retention.policies[%d]", i)
-		if p.Name == "" {
+	for i, p := range ps {
+		key := fmt.Sprintf("%s[%d]", prefix, i)
+		switch {
+		case p.Name == "":
 			return bad(key+".name", "required")
+		case p.Name == archive.DefaultPolicy:
+			return bad(key+".name", "%q is the name of retention.default", p.Name)
+		case len(p.Name) > 128:
+			return bad(key+".name", "longer than 128 bytes")
 		}
 		if j, dup := names[p.Name]; dup {
-			return bad(key+".name", "%q: already used by retention.policies[%d]", p.Name, j)
+			return bad(key+".name", "%q: already used by %s[%d]", p.Name, prefix, j)
 		}
 		names[p.Name] = i
 		if p.Retain.IsZero() {
 			return bad(key+".retain", "required")
 		}
-		if err := checkRetain(key+".retain", p.Retain, r.Floor); err != nil {
+		if err := checkRetain(key+".retain", p.Retain, floor); err != nil {
 			return err
+		}
+		if !p.Retain.IsForever() && p.Retain.longerThan(MaxRetain) {
+			return bad(key+".retain", "%v: longer than 100 years; write forever to keep for ever", p.Retain)
 		}
 	}
 	return nil

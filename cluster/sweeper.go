@@ -1,0 +1,240 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/holdfast/holdfast/archive"
+)
+
+// Sweep triggers.
+const (
+	TriggerSchedule = "schedule"
+	TriggerAPI      = "api"
+)
+
+const (
+	// sweepBatch is the segments decided, deleted and recorded per raft
+	// command: progress a new leader does not redo.
+	sweepBatch = 64
+	// sweepWorkers delete the objects of a batch in parallel.
+	sweepWorkers = 8
+)
+
+// sweepJob runs the sweep under way (one an earlier leader started, or one
+// started through StartSweep) and starts one every r.SweepEvery.
+func (n *Node) sweepJob(ctx context.Context, r *Retention) {
+	log := r.Log.WithField("job", "retention-sweep")
+	for ctx.Err() == nil {
+		changed := n.fsm.changes()
+		id, err := n.fsm.runningSweep()
+		if err != nil {
+			log.WithError(err).Error("read the running sweep")
+		}
+		if id != "" {
+			if err := n.runSweep(ctx, r, id, log); err != nil && ctx.Err() == nil {
+				log.WithError(err).WithField("sweep", id).Error("sweep interrupted; resuming")
+				sleepCtx(ctx, r.Poll)
+			}
+			continue
+		}
+		wait := n.untilScheduled(r)
+		if wait <= 0 {
+			if _, err := n.StartSweep(ctx, false, TriggerSchedule, n.cfg.NodeID); err != nil && !errors.Is(err, ErrRejected) && ctx.Err() == nil {
+				log.WithError(err).Error("start scheduled sweep")
+				sleepCtx(ctx, r.Poll)
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		case <-time.After(min(wait, r.Poll)):
+		}
+	}
+}
+
+// untilScheduled is the time left before the next scheduled sweep: every
+// r.SweepEvery after the last scheduled one started (after the last of any
+// kind when none was scheduled yet); forever when r.SweepEvery is 0.
+func (n *Node) untilScheduled(r *Retention) time.Duration {
+	if r.SweepEvery <= 0 {
+		return time.Hour
+	}
+	recent, err := n.Sweeps(50)
+	if err != nil || len(recent) == 0 {
+		return r.SweepEvery - time.Since(n.started)
+	}
+	last := recent[0].StartedAt
+	for _, s := range recent {
+		if s.Trigger == TriggerSchedule {
+			last = s.StartedAt
+			break
+		}
+	}
+	return last.Add(r.SweepEvery).Sub(n.cfg.now())
+}
+
+// runSweep runs (or resumes) sweep id to its end.
+func (n *Node) runSweep(ctx context.Context, r *Retention, id string, log *logrus.Entry) error {
+	s, err := n.Sweep(id)
+	if err != nil {
+		return err
+	}
+	log = log.WithFields(logrus.Fields{"sweep": id, "dry_run": s.DryRun, "cutoff": s.Cutoff})
+	log.Info("retention sweep running")
+	if err := n.waitHoldsCovered(ctx, r); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return n.finishSweep(ctx, id, "nothing deleted: "+err.Error(), log)
+	}
+	var cursor []byte
+	for {
+		cands, err := n.fsm.expiredAfter(id, s.Cutoff, cursor, sweepBatch)
+		if err != nil {
+			return err
+		}
+		if len(cands) == 0 {
+			break
+		}
+		cursor = cands[len(cands)-1].cursor
+		results := n.sweepBatch(ctx, r.Store, s.DryRun, cands)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if len(results) == 0 {
+			continue
+		}
+		err = n.apply(ctx, Command{Op: OpSweepProgress, commandBody: commandBody{
+			SweepID: id, Results: results, By: n.cfg.NodeID, At: n.cfg.now().UTC()}})
+		if err != nil {
+			return fmt.Errorf("record sweep progress: %w", err)
+		}
+	}
+	return n.finishSweep(ctx, id, "", log)
+}
+
+func (n *Node) finishSweep(ctx context.Context, id, reason string, log *logrus.Entry) error {
+	err := n.apply(ctx, Command{Op: OpSweepFinished, commandBody: commandBody{
+		SweepID: id, Error: reason, By: n.cfg.NodeID, At: n.cfg.now().UTC()}})
+	if err != nil {
+		return fmt.Errorf("finish sweep: %w", err)
+	}
+	s, err := n.Sweep(id)
+	if err != nil {
+		return err
+	}
+	log.WithFields(logrus.Fields{
+		"examined": s.Examined.Segments, "deleted_segments": s.Deleted.Segments, "deleted_messages": s.Deleted.Messages,
+		"bytes_freed": s.Deleted.Bytes, "skipped_held": s.SkippedHeld.Segments, "refused": s.Refused.Segments,
+		"failed": s.Failed.Segments, "error": s.Error,
+	}).Info("retention sweep finished")
+	return nil
+}
+
+// waitHoldsCovered waits until every active hold has been checked against
+// the whole catalog as it is now, so that no segment a new hold matches
+// can be taken for unheld.
+func (n *Node) waitHoldsCovered(ctx context.Context, r *Retention) error {
+	need := n.LastSeq()
+	deadline := time.Now().Add(r.HoldWait)
+	for {
+		holds, err := n.ActiveHolds()
+		if err != nil {
+			return err
+		}
+		var behind *archive.Hold
+		for i := range holds {
+			if holds[i].CoveredSeq < need {
+				behind = &holds[i]
+				break
+			}
+		}
+		if behind == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("legal hold %s (%s) is checked through catalog seq %d of %d after %v",
+				behind.ID, behind.Matter, behind.CoveredSeq, need, r.HoldWait)
+		}
+		if !sleepCtx(ctx, min(r.Poll, 200*time.Millisecond)) {
+			return ctx.Err()
+		}
+	}
+}
+
+// sweepBatch decides each candidate and deletes the deletable ones, in
+// parallel; candidates this sweep already recorded are left out.
+func (n *Node) sweepBatch(ctx context.Context, store archive.ObjectStore, dryRun bool, cands []sweepCandidate) []SweepResult {
+	results := make([]SweepResult, 0, len(cands))
+	var work []int
+	for _, c := range cands {
+		if c.done {
+			continue
+		}
+		res := SweepResult{Key: c.seg.Key, Messages: c.seg.Count, Bytes: c.seg.Size, Node: n.cfg.NodeID}
+		switch {
+		case len(c.holds) > 0:
+			res.Outcome = OutcomeHeld
+		case dryRun:
+			res.Outcome = OutcomeWouldDelete
+		default:
+			work = append(work, len(results))
+		}
+		results = append(results, res)
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(sweepWorkers, len(work)) {
+		wg.Go(func() {
+			for i := range next {
+				results[i].Outcome, results[i].Error = deleteObject(ctx, store, results[i].Key)
+			}
+		})
+	}
+	for _, i := range work {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return results
+}
+
+// deleteObject removes every version of key, delete markers included. An
+// object already gone counts as deleted: a leader that deleted it and died
+// before recording it leaves nothing to delete twice.
+func deleteObject(ctx context.Context, store archive.ObjectStore, key string) (outcome, reason string) {
+	versions, err := store.Versions(ctx, key)
+	if err != nil && !errors.Is(err, archive.ErrNotFound) {
+		return OutcomeError, "list versions: " + err.Error()
+	}
+	for _, v := range versions {
+		err := store.DeleteVersion(ctx, key, v.VersionID)
+		switch {
+		case errors.Is(err, archive.ErrNotFound):
+		case errors.Is(err, archive.ErrLocked):
+			return OutcomeRefused, fmt.Sprintf("storage refused to delete version %s: %v", v.VersionID, err)
+		case err != nil:
+			return OutcomeError, fmt.Sprintf("delete version %s: %v", v.VersionID, err)
+		}
+	}
+	return OutcomeDeleted, ""
+}
+
+// sleepCtx sleeps for d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
