@@ -35,6 +35,9 @@ const (
 	OpSweepProgress = "sweep_progress"
 	// OpSweepFinished ends a sweep.
 	OpSweepFinished = "sweep_finished"
+	// OpSweepAudited records that a finished sweep's report is in the
+	// audit trail.
+	OpSweepAudited = "sweep_audited"
 	// OpRetentionExtended records a later retain-until of segments.
 	OpRetentionExtended = "retention_extended"
 )

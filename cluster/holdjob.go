@@ -38,7 +38,10 @@ type Retention struct {
 	// Poll is how often the hold job looks for work besides catalog
 	// changes; 0 is one second.
 	Poll time.Duration
-	Log  *logrus.Entry
+	// Report, when set, puts a finished sweep's report in the audit
+	// trail; the leader calls it until it succeeds, once per sweep.
+	Report func(ctx context.Context, s Sweep) error
+	Log    *logrus.Entry
 }
 
 // Defaults of Retention.

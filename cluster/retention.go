@@ -118,6 +118,8 @@ type Sweep struct {
 	Errors []string `json:"errors,omitempty"`
 	// Error is why the sweep ended early, if it did.
 	Error string `json:"error,omitempty"`
+	// Audited is true once the report is in the audit trail.
+	Audited bool `json:"audited,omitempty"`
 }
 
 // SweepResult is what a sweep did to one segment.
@@ -152,6 +154,8 @@ func (w *catalogWriter) applyRetention(c *wireCommand) (res *applyResult, known 
 		res, err = w.sweepProgress(c)
 	case OpSweepFinished:
 		res, err = w.finishSweep(c)
+	case OpSweepAudited:
+		res, err = w.sweepAudited(c)
 	case OpRetentionExtended:
 		res, err = w.extendRetention(c)
 	default:
@@ -180,7 +184,7 @@ func checkRetentionCommand(c *wireCommand) error {
 		if c.Sweep == nil || c.Sweep.ID == "" {
 			return bad("a sweep id")
 		}
-	case OpSweepProgress, OpSweepFinished:
+	case OpSweepProgress, OpSweepFinished, OpSweepAudited:
 		if c.SweepID == "" {
 			return bad("sweep_id")
 		}
@@ -466,6 +470,15 @@ func (w *catalogWriter) finishSweep(c *wireCommand) (*applyResult, error) {
 	if err := w.meta.Delete(metaRunningSweep); err != nil {
 		return nil, err
 	}
+	return &applyResult{}, putJSON(w.tx.Bucket(bucketSweeps), []byte(s.ID), s)
+}
+
+func (w *catalogWriter) sweepAudited(c *wireCommand) (*applyResult, error) {
+	s, ok, err := w.sweep(c.SweepID)
+	if err != nil || !ok {
+		return &applyResult{}, err
+	}
+	s.Audited = true
 	return &applyResult{}, putJSON(w.tx.Bucket(bucketSweeps), []byte(s.ID), s)
 }
 

@@ -32,6 +32,7 @@ func (n *Node) sweepJob(ctx context.Context, r *Retention) {
 	log := r.Log.WithField("job", "retention-sweep")
 	for ctx.Err() == nil {
 		changed := n.fsm.changes()
+		n.reportSweeps(ctx, r, log)
 		id, err := n.fsm.runningSweep()
 		if err != nil {
 			log.WithError(err).Error("read the running sweep")
@@ -55,6 +56,31 @@ func (n *Node) sweepJob(ctx context.Context, r *Retention) {
 		case <-ctx.Done():
 		case <-changed:
 		case <-time.After(min(wait, r.Poll)):
+		}
+	}
+}
+
+// reportSweeps hands every finished, unaudited sweep to r.Report and
+// records that it did.
+func (n *Node) reportSweeps(ctx context.Context, r *Retention, log *logrus.Entry) {
+	if r.Report == nil {
+		return
+	}
+	recent, err := n.Sweeps(20)
+	if err != nil {
+		log.WithError(err).Error("list sweeps to audit")
+		return
+	}
+	for _, s := range recent {
+		if s.State == SweepRunning || s.Audited {
+			continue
+		}
+		if err := r.Report(ctx, s); err != nil {
+			log.WithError(err).WithField("sweep", s.ID).Warn("cannot audit the sweep report yet; retrying")
+			continue
+		}
+		if err := n.apply(ctx, Command{Op: OpSweepAudited, commandBody: commandBody{SweepID: s.ID, At: n.cfg.now().UTC()}}); err != nil {
+			log.WithError(err).WithField("sweep", s.ID).Warn("record sweep audited")
 		}
 	}
 }

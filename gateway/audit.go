@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast/archive"
+	"github.com/holdfast/holdfast/journal"
 )
 
 // Audit events are archived through the same pipeline as messages — the
@@ -69,11 +70,7 @@ func (g *Gateway) audit(ctx context.Context, ev AuditEvent) error {
 		SentAt:       ev.Time, Type: "audit", Text: ev.summary(),
 	}
 	m.SetRaw(raw)
-	recs := []*record{{line: 1, msg: m}}
-	if e := g.ledger.assign(recs, func(m *archive.Message) { g.stamp(m, ev.Time) }); e != nil {
-		return e
-	}
-	if _, e := g.spoolRecords(ctx, recs); e != nil {
+	if _, e := g.accept(ctx, []journal.Record{{Line: 1, Message: m}}, ev.Time, false); e != nil {
 		return e
 	}
 	return nil

@@ -44,6 +44,11 @@ type Config struct {
 	SegmentMaxAge   time.Duration
 	Retention       archive.Period
 	RetentionFloor  time.Duration
+	// BasePolicies are the configured retention policies, in force until
+	// a policy set is replicated; CompilePolicies validates and parses a
+	// set (config.Retention.Rules). Nil: only Retention applies.
+	BasePolicies    archive.PolicySet
+	CompilePolicies func(archive.PolicySet) (archive.Rules, error)
 	Tokens          []Token
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -62,6 +67,18 @@ type Deps struct {
 	// Indexed tells how far this node's index has followed the catalog;
 	// optional.
 	Indexed IndexProgress
+	// Retention holds the replicated policies, holds and sweeps and
+	// serves their routes; optional (without it the configured policies
+	// apply and the routes are absent).
+	Retention Retention
+	// Matcher finds the segments holding messages that match criteria
+	// (retention extension); optional.
+	Matcher SegmentMatcher
+}
+
+// SegmentMatcher finds stored message versions by hold criteria.
+type SegmentMatcher interface {
+	MatchSegments(ctx context.Context, c archive.HoldCriteria, keys []string) (map[string]int, error)
 }
 
 // Gateway is the daemon's front: the HTTP API, the spool, the ledger and the
@@ -80,7 +97,13 @@ type Gateway struct {
 	cluster  ClusterAdmin
 	indexed  IndexProgress
 	auditor  auditor
-	admin    string
+	// retention, matcher, rules and baseRules: see Deps.Retention and
+	// currentRules.
+	retention Retention
+	matcher   SegmentMatcher
+	rules     rulesCache
+	baseRules archive.Rules
+	admin     string
 	// spoolFull is set when the spool refused an append and cleared by the
 	// next accepted one.
 	spoolFull atomic.Bool
@@ -106,6 +129,18 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.CompilePolicies == nil {
+		cfg.CompilePolicies = func(set archive.PolicySet) (archive.Rules, error) {
+			if len(set.Policies) > 0 {
+				return archive.Rules{}, errors.New("no policy compiler configured")
+			}
+			return archive.Rules{Default: cfg.Retention, Floor: cfg.RetentionFloor}, nil
+		}
+	}
+	base, err := cfg.CompilePolicies(cfg.BasePolicies)
+	if err != nil {
+		return nil, fmt.Errorf("retention policies: %w", err)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -115,7 +150,7 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 	}
 	g := &Gateway{
 		cfg: cfg, log: log, store: store, metrics: &metrics{}, searcher: deps.Searcher,
-		cluster: deps.Cluster, indexed: deps.Indexed,
+		cluster: deps.Cluster, indexed: deps.Indexed, retention: deps.Retention, matcher: deps.Matcher, baseRules: base,
 		auth: &authenticator{tokens: append(append([]Token(nil), cfg.Tokens...), tokens...)}, admin: secret,
 	}
 	g.spool, err = spool.Open(filepath.Join(cfg.DataDir, "spool"), spool.Options{MaxBytes: cfg.SpoolMaxBytes}, log.WithField("component", "spool"))
@@ -146,6 +181,9 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 		node: cfg.NodeID, maxBytes: cfg.SegmentMaxBytes, maxAge: cfg.SegmentMaxAge,
 		spool: g.spool, store: store, catalog: catalog, ledger: g.ledger, codec: g.codec,
 		metrics: g.metrics, log: log.WithField("component", "uploader"),
+	}
+	if deps.Retention != nil {
+		g.uploader.holds = deps.Retention.ActiveHolds
 	}
 	g.uploader.init()
 	return g, nil

@@ -42,13 +42,15 @@ type searchParams struct {
 	Cursor       string   `json:"cursor"`
 	Facets       bool     `json:"facets"`
 	Highlight    *bool    `json:"highlight"`
+	// Held, when true, keeps only messages a legal hold covers.
+	Held bool `json:"held"`
 }
 
 // searchAnswer is the JSON answer of a search.
 type searchAnswer struct {
-	Total  uint64      `json:"total"`
-	Hits   []index.Hit `json:"hits"`
-	Cursor string      `json:"cursor,omitempty"`
+	Total  uint64    `json:"total"`
+	Hits   []hitView `json:"hits"`
+	Cursor string    `json:"cursor,omitempty"`
 	// Truncated: a relevance search matched more than it ranks; page by
 	// time to see every hit.
 	Truncated bool                          `json:"truncated,omitempty"`
@@ -88,6 +90,9 @@ func (g *Gateway) search(w http.ResponseWriter, r *http.Request, action string, 
 	if e == nil {
 		e = scope(&req)
 	}
+	if e == nil && p.Held {
+		e = g.heldFilter(&req)
+	}
 	ev := newAuditEvent(r, action)
 	ev.Query = p.auditView()
 	if e != nil {
@@ -118,10 +123,7 @@ func (g *Gateway) search(w http.ResponseWriter, r *http.Request, action string, 
 		writeAuditFailure(w, err)
 		return
 	}
-	if res.Hits == nil {
-		res.Hits = []index.Hit{}
-	}
-	writeJSON(w, http.StatusOK, searchAnswer{Total: res.Total, Hits: res.Hits, Cursor: res.Cursor, Truncated: res.Truncated,
+	writeJSON(w, http.StatusOK, searchAnswer{Total: res.Total, Hits: g.hitViews(res.Hits), Cursor: res.Cursor, Truncated: res.Truncated,
 		Facets: res.Facets, TookMS: float64(res.Took.Microseconds()) / 1000})
 }
 
@@ -162,7 +164,7 @@ func readSearchParams(r *http.Request) (searchParams, *APIError) {
 	q := r.URL.Query()
 	known := map[string]bool{"consistency": true, "q": true, "platform": true, "conversation": true, "participant": true, "sender": true,
 		"action": true, "type": true, "from": true, "to": true, "versions": true, "sort": true, "size": true,
-		"cursor": true, "facets": true, "highlight": true}
+		"cursor": true, "facets": true, "highlight": true, "held": true}
 	for k := range q {
 		if !known[k] {
 			return p, &APIError{Status: http.StatusBadRequest, Code: CodeInvalidField, Field: k, Message: fmt.Sprintf("unknown search parameter %q", k)}
@@ -181,7 +183,7 @@ func readSearchParams(r *http.Request) (searchParams, *APIError) {
 	for _, b := range []struct {
 		name string
 		set  func(bool)
-	}{{"facets", func(v bool) { p.Facets = v }}, {"highlight", func(v bool) { p.Highlight = &v }}} {
+	}{{"facets", func(v bool) { p.Facets = v }}, {"highlight", func(v bool) { p.Highlight = &v }}, {"held", func(v bool) { p.Held = v }}} {
 		if s := q.Get(b.name); s != "" {
 			v, err := strconv.ParseBool(s)
 			if err != nil {

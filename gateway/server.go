@@ -32,6 +32,18 @@ func (g *Gateway) routes() http.Handler {
 		mux.HandleFunc("POST /v1/cluster/join", g.require(RoleAdmin, g.handleJoin))
 		mux.HandleFunc("DELETE /v1/cluster/nodes/{id}", g.require(RoleAdmin, g.handleRemoveNode))
 	}
+	if g.retention != nil {
+		mux.HandleFunc("GET /v1/policies", g.require(RoleAdmin, g.handleGetPolicies))
+		mux.HandleFunc("PUT /v1/policies", g.require(RoleAdmin, g.handlePutPolicies))
+		mux.HandleFunc("POST /v1/retention/extend", g.require(RoleAdmin, g.handleExtendRetention))
+		mux.HandleFunc("POST /v1/holds", g.require(RoleLegal, g.handlePlaceHold))
+		mux.HandleFunc("GET /v1/holds", g.require(RoleLegal, g.handleListHolds))
+		mux.HandleFunc("GET /v1/holds/{id}", g.require(RoleLegal, g.handleGetHold))
+		mux.HandleFunc("POST /v1/holds/{id}/release", g.require(RoleLegal, g.handleReleaseHold))
+		mux.HandleFunc("POST /v1/sweeps", g.require(RoleAdmin, g.handleStartSweep))
+		mux.HandleFunc("GET /v1/sweeps", g.require(RoleAdmin, g.handleListSweeps))
+		mux.HandleFunc("GET /v1/sweeps/{id}", g.require(RoleAdmin, g.handleGetSweep))
+	}
 	mux.HandleFunc("GET /healthz", g.handleHealthz)
 	mux.HandleFunc("GET /readyz", g.handleReadyz)
 	mux.HandleFunc("GET /metrics", g.handleMetrics)
@@ -94,28 +106,13 @@ func (g *Gateway) handleIngest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, journalError(err))
 		return
 	}
-	recs := make([]*record, len(decoded))
-	for i, d := range decoded {
-		recs[i] = &record{line: d.Line, msg: d.Message, blobs: d.Blobs, explicit: d.ExplicitVersion}
-	}
-	if e := g.ledger.assign(recs, func(m *archive.Message) { g.stamp(m, now) }); e != nil {
-		writeError(w, e)
-		return
-	}
-	last, e := g.spoolRecords(r.Context(), recs)
+	recs, e := g.accept(r.Context(), decoded, now, r.URL.Query().Get("ack") == "stored")
 	if e != nil {
 		if e.Status == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", strconv.Itoa(DefaultRetryAfter))
 		}
 		writeError(w, e)
 		return
-	}
-	if r.URL.Query().Get("ack") == "stored" && last > 0 {
-		if err := g.uploader.waitStored(r.Context(), last); err != nil {
-			writeError(w, &APIError{Status: http.StatusGatewayTimeout, Code: CodeStoreTimedOut,
-				Message: "the messages are spooled and will be stored, but storage did not confirm before the request ended"})
-			return
-		}
 	}
 	out := make([]accepted, len(recs))
 	for i, rc := range recs {
@@ -124,12 +121,40 @@ func (g *Gateway) handleIngest(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": out})
 }
 
+// accept versions, stamps and spools decoded records: the one way in for
+// every source (HTTP, webhooks, SMTP). With stored set it returns only
+// once storage has the records. The records come back with their ids and
+// versions; nothing is accepted when it fails.
+func (g *Gateway) accept(ctx context.Context, decoded []journal.Record, now time.Time, stored bool) ([]*record, *APIError) {
+	rules, e := g.currentRules()
+	if e != nil {
+		return nil, e
+	}
+	recs := make([]*record, len(decoded))
+	for i, d := range decoded {
+		recs[i] = &record{line: d.Line, msg: d.Message, blobs: d.Blobs, explicit: d.ExplicitVersion}
+	}
+	if e := g.ledger.assign(recs, func(m *archive.Message) { stamp(m, rules, now) }); e != nil {
+		return nil, e
+	}
+	last, e := g.spoolRecords(ctx, recs)
+	if e != nil {
+		return nil, e
+	}
+	if stored && last > 0 {
+		if err := g.uploader.waitStored(ctx, last); err != nil {
+			return nil, &APIError{Status: http.StatusGatewayTimeout, Code: CodeStoreTimedOut,
+				Message: "the messages are spooled and will be stored, but storage did not confirm before the request ended"}
+		}
+	}
+	return recs, nil
+}
+
 // stamp fills what holdfast decides for a new version: reception time,
-// retention, and the hash that seals it.
-func (g *Gateway) stamp(m *archive.Message, now time.Time) {
+// retention and policy, and the hash that seals it.
+func stamp(m *archive.Message, rules *archive.Rules, now time.Time) {
 	m.ReceivedAt = now
-	m.RetainUntil = archive.RetainUntil(m.SentAt, g.cfg.Retention, g.cfg.RetentionFloor, now)
-	m.Policy = "default"
+	rules.Stamp(m, now)
 	m.Seal()
 }
 
@@ -223,6 +248,8 @@ type storedVersion struct {
 	archive.Message
 	State   string `json:"state"` // stored | spooled
 	Segment string `json:"segment,omitempty"`
+	// Holds are the legal holds that cover the version's segment.
+	Holds []string `json:"holds,omitempty"`
 }
 
 func (g *Gateway) handleGetMessage(w http.ResponseWriter, r *http.Request) {
@@ -253,6 +280,9 @@ func (g *Gateway) handleGetMessage(w http.ResponseWriter, r *http.Request) {
 			writeError(w, &APIError{Status: http.StatusBadGateway, Code: CodeUnavailable,
 				Message: fmt.Sprintf("version %d could not be read from storage; retry", e.Version)})
 			return
+		}
+		if g.retention != nil && v.Segment != "" {
+			v.Holds, _ = g.retention.HeldBy(v.Segment)
 		}
 		out = append(out, v)
 	}

@@ -3,9 +3,11 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -46,6 +48,9 @@ const (
 //     the ledger and sync it, then wake ?ack=stored waiters;
 //  5. commit the spool watermark to `to`, which frees the spool files.
 type uploader struct {
+	// holds returns the legal holds in force; nil when there are none
+	// to apply (no cluster).
+	holds    func() ([]archive.Hold, error)
 	node     string
 	maxBytes int64
 	maxAge   time.Duration
@@ -418,10 +423,49 @@ func (u *uploader) seal(g *group, key string) (archive.Segment, sealedData, erro
 	if err != nil {
 		return seg, sealedData{}, fmt.Errorf("seal segment %s: %w", key, err)
 	}
+	if seg.Holds, err = u.matchHolds(g); err != nil {
+		return seg, sealedData{}, fmt.Errorf("seal segment %s: %w", key, err)
+	}
+	seg.LegalHold = len(seg.Holds) > 0
 	seg.SHA256, seg.Size, seg.Count = s.SHA256, int64(len(s.Data)), len(s.Manifest.Records)
 	seg.RetainUntil = s.Manifest.RetainUntil
 	seg.ManifestOffset, seg.ManifestLength = s.ManifestOffset, s.ManifestLength
 	return seg, sealedData{data: s.Data, entries: s.Manifest.Records}, nil
+}
+
+// matchHolds counts, per active legal hold, the records of g it matches,
+// so that the segment is written under legal hold from the start. Holds
+// with a query are left to the leader's hold job, which asks the index
+// and covers the segment moments after it is catalogued; until it has,
+// no sweep runs (cluster.waitHoldsCovered).
+func (u *uploader) matchHolds(g *group) (map[string]int, error) {
+	if u.holds == nil {
+		return nil, nil
+	}
+	holds, err := u.holds()
+	if err != nil {
+		return nil, fmt.Errorf("read legal holds: %w", err)
+	}
+	holds = slices.DeleteFunc(holds, func(h archive.Hold) bool { return h.Criteria.Query != "" })
+	if len(holds) == 0 {
+		return nil, nil
+	}
+	out := map[string]int{}
+	for _, r := range g.recs {
+		var m archive.Message
+		if err := json.Unmarshal(r.body, &m); err != nil {
+			return nil, fmt.Errorf("decode record %s for legal holds: %w", r.head.ID, err)
+		}
+		for i := range holds {
+			if ok, _ := holds[i].Criteria.Matches(&m); ok {
+				out[holds[i].ID]++
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
 }
 
 // upload PUTs a segment under COMPLIANCE retention and verifies it by
@@ -445,7 +489,7 @@ func (u *uploader) upload(ctx context.Context, seg *archive.Segment, data []byte
 		}
 	}
 	info, err := u.store.Put(ctx, seg.Key, bytes.NewReader(data), int64(len(data)), archive.PutOptions{
-		RetainUntil: seg.RetainUntil, ContentType: "application/zstd", SHA256: seg.SHA256,
+		RetainUntil: seg.RetainUntil, ContentType: "application/zstd", SHA256: seg.SHA256, LegalHold: seg.LegalHold,
 	})
 	if err != nil {
 		return fmt.Errorf("put %s: %w", seg.Key, err)

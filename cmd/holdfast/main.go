@@ -27,6 +27,11 @@ Usage:
   holdfast get ID                     show every archived version of a message
   holdfast search [flags] QUERY       search the archive (words, "phrases", field:value, -exclude, date ranges)
   holdfast reindex [-config FILE]     rebuild this node's index from storage alone (daemon stopped)
+  holdfast hold create -matter M -reason R [-custodians IDS] [-conversations IDS] [-query Q] [-from D] [-to D]
+  holdfast hold list | show ID | release [-reason R] ID
+                                      legal holds: S3 legal hold on every segment with a matching message
+  holdfast sweep run [-dry-run] | list | show ID
+                                      retention sweeps and their reports
   holdfast bench ingest [flags]       measure ingest against MinIO, next to one PUT per message
   holdfast version                    print the version
 
@@ -68,6 +73,10 @@ func run(ctx context.Context, args []string) error {
 		return runSearch(ctx, rest)
 	case "reindex":
 		return runReindex(ctx, rest)
+	case "hold":
+		return runHold(ctx, rest)
+	case "sweep":
+		return runSweep(ctx, rest)
 	case "bench":
 		return runBench(ctx, rest)
 	case "version", "-version", "--version":

@@ -78,6 +78,7 @@ func runServe(ctx context.Context, args []string) error {
 	// acknowledging and the uploader retries the catalog.
 	gw, err := gateway.New(gatewayConfig(cfg), gateway.Deps{
 		Store: store, Catalog: node, Searcher: ix, Cluster: clusterAdmin{node}, Indexed: follower,
+		Retention: node,
 	}, log.WithField("component", "gateway"))
 	if err != nil {
 		follower.Close()
@@ -92,6 +93,10 @@ func runServe(ctx context.Context, args []string) error {
 		node.Close()
 		return err
 	}
+	// 6. The leader's retention jobs: legal holds, sweeps, and the
+	// configured policies replicated to every node.
+	startRetention(node, gw, store, cfg.Retention, log.WithField("component", "retention"))
+
 	if tok := gw.AdminToken(); tok != "" {
 		fmt.Fprintf(os.Stdout, "\nholdfast: generated an admin token; it is shown only this once, store it now:\n\n    %s\n\n"+
 			"Try:  curl -H 'Authorization: Bearer %s' http://%s/readyz\n\n", tok, tok, gw.Addr())
@@ -198,5 +203,6 @@ func gatewayConfig(cfg config.Config) gateway.Config {
 		SpoolMaxBytes: int64(cfg.Spool.MaxBytes), SegmentMaxBytes: int64(cfg.Segment.MaxBytes),
 		SegmentMaxAge: time.Duration(cfg.Segment.MaxAge), Retention: cfg.Retention.Default,
 		RetentionFloor: time.Duration(cfg.Retention.Floor), Tokens: tokens,
+		BasePolicies: cfg.Retention.PolicySet(), CompilePolicies: cfg.Retention.Rules,
 	}
 }
