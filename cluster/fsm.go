@@ -78,8 +78,9 @@ var _ raft.BatchingFSM = (*fsm)(nil)
 // applyResult is the response of one applied command, returned to the
 // caller through raft's ApplyFuture.
 type applyResult struct {
-	added int   // segments newly recorded
-	err   error // the command was rejected as a whole (ErrConflict, ErrInvalid)
+	changed bool  // a retention, hold or sweep record changed
+	added   int   // segments newly recorded
+	err     error // the command was rejected as a whole (ErrConflict, ErrInvalid)
 }
 
 // openFSM opens (creating if needed) the catalog at path.
@@ -188,7 +189,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	if f.db == nil {
 		panic("cluster: apply on a closed catalog")
 	}
-	var added int
+	changes := 0 // segments recorded, retention records changed
 	var lastSeq uint64
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		w := newCatalogWriter(tx)
@@ -201,7 +202,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 				return err
 			}
 			resps[i] = res
-			added += res.added
+			changes += res.added
+			if res.changed {
+				changes++
+			}
 		}
 		lastSeq = w.lastSeq
 		return w.finish(last)
@@ -212,7 +216,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	f.applied.Store(last)
 	f.lastSeq.Store(lastSeq)
 	f.notifyApplied()
-	if added > 0 {
+	if changes > 0 {
 		f.notify(false)
 	}
 	return resps
@@ -253,6 +257,9 @@ func (w *catalogWriter) apply(l *raft.Log) (*applyResult, error) {
 		res, known, err := w.applyRetention(&c)
 		if !known {
 			panic(fmt.Sprintf("cluster: raft index %d: unknown command op %q", l.Index, c.Op))
+		}
+		if res != nil && res.err == nil {
+			res.changed = true
 		}
 		return res, err
 	}

@@ -178,7 +178,7 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 		g.metrics.index = deps.Indexed.Stats
 	}
 	g.uploader = &uploader{
-		node: cfg.NodeID, maxBytes: cfg.SegmentMaxBytes, maxAge: cfg.SegmentMaxAge,
+		node: cfg.NodeID, floor: cfg.RetentionFloor, maxBytes: cfg.SegmentMaxBytes, maxAge: cfg.SegmentMaxAge,
 		spool: g.spool, store: store, catalog: catalog, ledger: g.ledger, codec: g.codec,
 		metrics: g.metrics, log: log.WithField("component", "uploader"),
 	}

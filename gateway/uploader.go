@@ -51,6 +51,7 @@ type uploader struct {
 	// holds returns the legal holds in force; nil when there are none
 	// to apply (no cluster).
 	holds    func() ([]archive.Hold, error)
+	floor    time.Duration // the least retention an object is written with
 	node     string
 	maxBytes int64
 	maxAge   time.Duration
@@ -488,6 +489,11 @@ func (u *uploader) upload(ctx context.Context, seg *archive.Segment, data []byte
 			return fmt.Errorf("stat %s: %w", seg.Key, err)
 		}
 	}
+	// Storage refuses a retain-until date in the past. A record whose
+	// retention runs out before its upload (a short policy, an outage
+	// longer than the floor) is locked for at least the floor from now:
+	// retention is only ever lengthened, never dropped.
+	seg.RetainUntil = u.lockUntil(seg.RetainUntil)
 	info, err := u.store.Put(ctx, seg.Key, bytes.NewReader(data), int64(len(data)), archive.PutOptions{
 		RetainUntil: seg.RetainUntil, ContentType: "application/zstd", SHA256: seg.SHA256, LegalHold: seg.LegalHold,
 	})
@@ -515,14 +521,24 @@ func (u *uploader) verify(ctx context.Context, key, sha string) error {
 	return nil
 }
 
+// lockUntil is the retain-until date an object holding records kept until
+// t is written with: t, or the floor from now when t is sooner.
+func (u *uploader) lockUntil(t time.Time) time.Time {
+	if min := time.Now().UTC().Add(u.floor); t.Before(min) {
+		return min
+	}
+	return t
+}
+
 // putAttachment stores an attachment's bytes once; when they are already
 // stored it only extends their retention to cover this message.
 func (u *uploader) putAttachment(ctx context.Context, key string, r *pendingRecord) error {
+	until := u.lockUntil(r.head.RetainUntil)
 	info, err := u.store.Stat(ctx, key)
 	switch {
 	case err == nil:
 		if info.RetainUntil.Before(r.head.RetainUntil) {
-			if err := u.store.ExtendRetention(ctx, key, info.VersionID, r.head.RetainUntil); err != nil {
+			if err := u.store.ExtendRetention(ctx, key, info.VersionID, until); err != nil {
 				return fmt.Errorf("extend retention of %s: %w", key, err)
 			}
 		}
@@ -531,7 +547,7 @@ func (u *uploader) putAttachment(ctx context.Context, key string, r *pendingReco
 		return fmt.Errorf("stat %s: %w", key, err)
 	}
 	if _, err := u.store.Put(ctx, key, bytes.NewReader(r.body), int64(len(r.body)), archive.PutOptions{
-		RetainUntil: r.head.RetainUntil, ContentType: r.head.Event, SHA256: r.head.ID,
+		RetainUntil: until, ContentType: r.head.Event, SHA256: r.head.ID,
 	}); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}

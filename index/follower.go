@@ -139,7 +139,7 @@ func (f *Follower) run(ctx context.Context) {
 			}
 			continue
 		}
-		if !f.catchUp(ctx, entries) {
+		if !f.step(ctx, entries) {
 			return
 		}
 	}
