@@ -22,7 +22,9 @@ type testCluster struct {
 	bucket string
 }
 
-func startCluster(t *testing.T, n int) *testCluster {
+// startCluster starts n nodes; prepare, when given, runs on each node's
+// config before it starts.
+func startCluster(t *testing.T, n int, prepare ...func(*daemon)) *testCluster {
 	t.Helper()
 	s3 := sharedMinIO(t)
 	c := &testCluster{t: t, s3: s3, bucket: "e2e-cluster-" + randomSuffix()}
@@ -36,6 +38,9 @@ func startCluster(t *testing.T, n int) *testCluster {
 			first = raft
 		}
 		d := newClusterNode(t, s3, c.bucket, fmt.Sprintf("n%d", i+1), raft, join)
+		for _, p := range prepare {
+			p(d)
+		}
 		d.start()
 		c.nodes = append(c.nodes, d)
 	}
