@@ -24,6 +24,7 @@ const (
 	DefaultRetention     = "7y"
 	DefaultRetainFloor   = Duration(24 * time.Hour)
 	DefaultSweepEvery    = Duration(time.Hour)
+	DefaultSMTPMaxBytes  = Size(50 << 20)
 	DefaultLogLevel      = "info"
 	DefaultLogFormat     = "json"
 )
@@ -40,6 +41,7 @@ type Config struct {
 	Node      Node      `yaml:"node"`
 	HTTP      HTTP      `yaml:"http"`
 	SMTP      SMTP      `yaml:"smtp"`
+	Sources   Sources   `yaml:"sources"`
 	Cluster   Cluster   `yaml:"cluster"`
 	Storage   Storage   `yaml:"storage"`
 	Spool     Spool     `yaml:"spool"`
@@ -67,6 +69,35 @@ type HTTP struct {
 // SMTP is the journaling listener.
 type SMTP struct {
 	Listen string `yaml:"listen"` // host:port; empty turns SMTP off
+	// MaxBytes is the largest message accepted (552 beyond it).
+	MaxBytes Size `yaml:"max_bytes"`
+	// Allow lists client addresses or CIDRs that may deliver without
+	// AUTH; Users (name → password) may deliver with AUTH PLAIN.
+	Allow []string          `yaml:"allow"`
+	Users map[string]string `yaml:"users"`
+	// TLSCert and TLSKey turn on STARTTLS.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// Tenant is the tenant journaled mail is archived under.
+	Tenant string `yaml:"tenant"`
+}
+
+// Sources configure the platform webhooks (POST /v1/sources/...).
+type Sources struct {
+	WeCom    Source `yaml:"wecom"`
+	DingTalk Source `yaml:"dingtalk"`
+	Zoom     Source `yaml:"zoom"`
+	Slack    Source `yaml:"slack"`
+	Teams    Source `yaml:"teams"`
+}
+
+// Source is one platform's webhook settings: its tenant and the secret
+// its signature check needs (the platform's own name for it).
+type Source struct {
+	Tenant        string `yaml:"tenant"`
+	SigningSecret string `yaml:"signing_secret"` // slack
+	SecretToken   string `yaml:"secret_token"`   // zoom
+	AppSecret     string `yaml:"app_secret"`     // dingtalk
 }
 
 // Cluster is the Raft membership of this node.
@@ -173,6 +204,7 @@ func Default() Config {
 		Cluster:   Cluster{RaftListen: DefaultRaftListen},
 		Storage:   Storage{Kind: DefaultStorageKind, S3: S3{Endpoint: DefaultS3Endpoint, Bucket: DefaultS3Bucket}},
 		Spool:     Spool{MaxBytes: DefaultSpoolMaxBytes},
+		SMTP:      SMTP{MaxBytes: DefaultSMTPMaxBytes},
 		Segment:   Segment{MaxBytes: DefaultSegmentBytes, MaxAge: DefaultSegmentAge},
 		Retention: Retention{Default: retain, Floor: DefaultRetainFloor, DirectChat: archive.DirectLongest, SweepEvery: DefaultSweepEvery},
 		Log:       Log{Level: DefaultLogLevel, Format: DefaultLogFormat},

@@ -74,6 +74,9 @@ type Deps struct {
 	// Matcher finds the segments holding messages that match criteria
 	// (retention extension); optional.
 	Matcher SegmentMatcher
+	// Sources are the platform webhooks, by platform name
+	// (POST /v1/sources/{platform}).
+	Sources map[string]Source
 }
 
 // SegmentMatcher finds stored message versions by hold criteria.
@@ -103,6 +106,7 @@ type Gateway struct {
 	matcher   SegmentMatcher
 	rules     rulesCache
 	baseRules archive.Rules
+	sources   map[string]Source
 	admin     string
 	// spoolFull is set when the spool refused an append and cleared by the
 	// next accepted one.
@@ -150,7 +154,7 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 	}
 	g := &Gateway{
 		cfg: cfg, log: log, store: store, metrics: &metrics{}, searcher: deps.Searcher,
-		cluster: deps.Cluster, indexed: deps.Indexed, retention: deps.Retention, matcher: deps.Matcher, baseRules: base,
+		cluster: deps.Cluster, indexed: deps.Indexed, retention: deps.Retention, matcher: deps.Matcher, baseRules: base, sources: deps.Sources,
 		auth: &authenticator{tokens: append(append([]Token(nil), cfg.Tokens...), tokens...)}, admin: secret,
 	}
 	g.spool, err = spool.Open(filepath.Join(cfg.DataDir, "spool"), spool.Options{MaxBytes: cfg.SpoolMaxBytes}, log.WithField("component", "spool"))

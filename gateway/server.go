@@ -23,6 +23,7 @@ import (
 func (g *Gateway) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/messages", g.require(RoleIngest, g.handleIngest))
+	mux.HandleFunc("POST /v1/sources/{platform}", g.handleSource)
 	mux.HandleFunc("GET /v1/messages/{id}", g.require(RoleSupervisor, g.handleGetMessage))
 	mux.HandleFunc("GET /v1/search", g.require(RoleSupervisor, g.handleSearch))
 	mux.HandleFunc("POST /v1/search", g.require(RoleSupervisor, g.handleSearch))

@@ -38,6 +38,9 @@ type inputMessage struct {
 	Text         string                `json:"text"`
 	Attachments  []inputAttachment     `json:"attachments"`
 	Raw          json.RawMessage       `json:"raw"`
+	// RawEncoding "base64" says raw is a base64 string of the payload's
+	// exact bytes (for payloads that are not UTF-8).
+	RawEncoding string `json:"raw_encoding"`
 
 	// Set by holdfast: accepted only so that the error can say so.
 	ID          *json.RawMessage `json:"id"`
@@ -163,7 +166,18 @@ func parseInput(it item, maxField int64, now time.Time) (archive.Message, []Blob
 		if err := json.Unmarshal(in.Raw, &s); err != nil {
 			return m, nil, nil, badField(l, "raw", "raw is not a valid JSON string")
 		}
-		m.SetRaw([]byte(s))
+		switch in.RawEncoding {
+		case archive.RawText:
+			m.SetRaw([]byte(s))
+		case archive.RawBase64:
+			b, err := base64.StdEncoding.DecodeString(s)
+			if err != nil {
+				return m, nil, nil, badField(l, "raw", "raw is not valid base64 (raw_encoding is base64)")
+			}
+			m.SetRaw(b)
+		default:
+			return m, nil, nil, badField(l, "raw_encoding", "raw_encoding %q is not base64", in.RawEncoding)
+		}
 	default:
 		m.SetRaw(in.Raw)
 	}

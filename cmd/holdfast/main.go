@@ -25,6 +25,8 @@ Usage:
   holdfast serve [-config FILE]       run the daemon (no config: single node, ./holdfast-data, 127.0.0.1:8080)
   holdfast ingest [FILE...]           send NDJSON messages from files (or stdin) to a daemon
   holdfast get ID                     show every archived version of a message
+  holdfast import FORMAT PATH...      back-fill exports: slack (zip or dir), teams, wecom, zoom (JSON), eml (file or dir), mbox
+                                      resumable (run it again), idempotent, with a progress bar and a summary
   holdfast search [flags] QUERY       search the archive (words, "phrases", field:value, -exclude, date ranges)
   holdfast reindex [-config FILE]     rebuild this node's index from storage alone (daemon stopped)
   holdfast hold create -matter M -reason R [-custodians IDS] [-conversations IDS] [-query Q] [-from D] [-to D]
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string) error {
 		return runSearch(ctx, rest)
 	case "reindex":
 		return runReindex(ctx, rest)
+	case "import":
+		return runImport(ctx, rest)
 	case "hold":
 		return runHold(ctx, rest)
 	case "sweep":

@@ -78,7 +78,7 @@ func runServe(ctx context.Context, args []string) error {
 	// acknowledging and the uploader retries the catalog.
 	gw, err := gateway.New(gatewayConfig(cfg), gateway.Deps{
 		Store: store, Catalog: node, Searcher: ix, Cluster: clusterAdmin{node}, Indexed: follower,
-		Retention: node,
+		Retention: node, Sources: webhookSources(cfg.Sources),
 	}, log.WithField("component", "gateway"))
 	if err != nil {
 		follower.Close()

@@ -1,0 +1,80 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/holdfast/holdfast/journal"
+)
+
+// Source is a platform's webhook as the gateway serves it.
+type Source struct {
+	journal.Source
+	// Tenant is the tenant its records are archived under.
+	Tenant string
+	// Signed is true when the platform's signature check is configured:
+	// the signature authenticates the delivery, no token is needed.
+	// Otherwise an ingest-role token is required.
+	Signed bool
+}
+
+// handleSource serves POST /v1/sources/{platform}: the platform's native
+// payloads, checked with its own signature where it has one.
+func (g *Gateway) handleSource(w http.ResponseWriter, r *http.Request) {
+	src, ok := g.sources[r.PathValue("platform")]
+	if !ok {
+		writeError(w, &APIError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no source " + strconv.Quote(r.PathValue("platform"))})
+		return
+	}
+	if src.Signed {
+		g.receive(w, r, src)
+		return
+	}
+	g.require(RoleIngest, func(w http.ResponseWriter, r *http.Request) { g.receive(w, r, src) })(w, r)
+}
+
+func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, src Source) {
+	body, e := g.readBody(w, r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	now := g.cfg.Now().UTC()
+	res, err := src.Decode(journal.Request{Header: r.Header, Body: body, Now: now, Tenant: src.Tenant,
+		Limits: journal.Limits{MaxFieldBytes: g.cfg.MaxFieldBytes}})
+	switch {
+	case errors.Is(err, journal.ErrSignature):
+		g.metrics.messagesRejected.add(1)
+		g.log.WithField("source", src.Platform()).WithField("remote", r.RemoteAddr).Warn("webhook signature check failed; nothing archived")
+		writeError(w, &APIError{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: err.Error()})
+		return
+	case err != nil:
+		g.metrics.messagesRejected.add(1)
+		writeError(w, journalError(err))
+		return
+	case res.Reply != nil:
+		writeJSON(w, http.StatusOK, res.Reply)
+		return
+	}
+	ans := map[string]any{}
+	for k, v := range res.Meta {
+		ans[k] = v
+	}
+	out := []accepted{}
+	if len(res.Records) > 0 {
+		recs, e := g.accept(r.Context(), res.Records, now, r.URL.Query().Get("ack") == "stored")
+		if e != nil {
+			if e.Status == http.StatusServiceUnavailable {
+				w.Header().Set("Retry-After", strconv.Itoa(DefaultRetryAfter))
+			}
+			writeError(w, e)
+			return
+		}
+		for _, rc := range recs {
+			out = append(out, accepted{ID: rc.msg.ID, Version: rc.msg.Version, SHA256: rc.msg.SHA256, Duplicate: rc.duplicate})
+		}
+	}
+	ans["accepted"] = out
+	writeJSON(w, http.StatusAccepted, ans)
+}
