@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
+	"github.com/holdfast/holdfast/gateway/smtpd"
 	"github.com/holdfast/holdfast/journal"
 )
 
@@ -77,4 +80,18 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, src Source) {
 	}
 	ans["accepted"] = out
 	writeJSON(w, http.StatusAccepted, ans)
+}
+
+// Accept archives records that arrived outside HTTP (the SMTP listener):
+// it returns once they are in the spool, fsync'd, so a 250 may follow. A
+// full spool is reported as smtpd.ErrFull (451, the sender retries).
+func (g *Gateway) Accept(ctx context.Context, recs []journal.Record) error {
+	_, e := g.accept(ctx, recs, g.cfg.Now().UTC(), false)
+	switch {
+	case e == nil:
+		return nil
+	case e.Code == CodeSpoolFull:
+		return fmt.Errorf("%w: %s", smtpd.ErrFull, e.Message)
+	}
+	return e
 }

@@ -88,8 +88,12 @@ type Record struct {
 
 // Limits bound what one record may hold.
 type Limits struct {
-	// MaxFieldBytes bounds each text field (text, raw, names, ids).
+	// MaxFieldBytes bounds each text field (text, names, ids), and the
+	// raw payload when MaxRawBytes is 0.
 	MaxFieldBytes int64
+	// MaxRawBytes bounds a raw payload sent explicitly (an imported mail
+	// with its attachments is larger than any field).
+	MaxRawBytes int64
 }
 
 // DecodeJSON decodes holdfast's own record format: one JSON object, a JSON
@@ -104,7 +108,7 @@ func DecodeJSON(body []byte, ndjson bool, lim Limits, now time.Time) ([]Record, 
 	}
 	recs := make([]Record, len(items))
 	for i, it := range items {
-		m, blobs, version, e := parseInput(it, lim.MaxFieldBytes, now)
+		m, blobs, version, e := parseInput(it, lim, now)
 		if e != nil {
 			return nil, e
 		}
@@ -116,7 +120,7 @@ func DecodeJSON(body []byte, ndjson bool, lim Limits, now time.Time) ([]Record, 
 	return recs, nil
 }
 
-func parseInput(it item, maxField int64, now time.Time) (archive.Message, []Blob, *int, *Error) {
+func parseInput(it item, lim Limits, now time.Time) (archive.Message, []Blob, *int, *Error) {
 	var in inputMessage
 	dec := json.NewDecoder(bytes.NewReader(it.data))
 	dec.DisallowUnknownFields()
@@ -131,7 +135,11 @@ func parseInput(it item, maxField int64, now time.Time) (archive.Message, []Blob
 			return archive.Message{}, nil, nil, badField(l, f, "%s is set by holdfast and must not be sent", f)
 		}
 	}
-	if e := checkSizes(&in, maxField, l); e != nil {
+	maxRaw := lim.MaxRawBytes
+	if maxRaw <= 0 {
+		maxRaw = lim.MaxFieldBytes
+	}
+	if e := checkSizes(&in, maxRaw, l); e != nil {
 		return archive.Message{}, nil, nil, e
 	}
 	m := archive.Message{
@@ -181,7 +189,7 @@ func parseInput(it item, maxField int64, now time.Time) (archive.Message, []Blob
 	default:
 		m.SetRaw(in.Raw)
 	}
-	if e := Finish(&m, nil, l, Limits{MaxFieldBytes: maxField}, now); e != nil {
+	if e := Finish(&m, nil, l, lim, now); e != nil {
 		return m, nil, nil, e
 	}
 	return m, blobs, in.Version, nil
@@ -192,7 +200,7 @@ func parseInput(it item, maxField int64, now time.Time) (archive.Message, []Blob
 func checkSizes(in *inputMessage, max int64, line int) *Error {
 	if int64(len(in.Raw)) > max {
 		return &Error{Kind: KindTooLarge, Field: "raw", Line: line,
-			Msg: fmt.Sprintf("raw is %d bytes, more than the %d allowed (http.max_field_bytes)", len(in.Raw), max)}
+			Msg: fmt.Sprintf("raw is %d bytes, more than the %d allowed", len(in.Raw), max)}
 	}
 	return nil
 }

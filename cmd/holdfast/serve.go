@@ -97,6 +97,16 @@ func runServe(ctx context.Context, args []string) error {
 	// configured policies replicated to every node.
 	startRetention(node, gw, store, cfg.Retention, log.WithField("component", "retention"))
 
+	// 7. The SMTP journaling listener, when configured.
+	mail, err := startSMTP(cfg, gw, log.WithField("component", "smtp"))
+	if err != nil {
+		gw.Shutdown(context.Background())
+		follower.Close()
+		ix.Close()
+		node.Close()
+		return err
+	}
+
 	if tok := gw.AdminToken(); tok != "" {
 		fmt.Fprintf(os.Stdout, "\nholdfast: generated an admin token; it is shown only this once, store it now:\n\n    %s\n\n"+
 			"Try:  curl -H 'Authorization: Bearer %s' http://%s/readyz\n\n", tok, tok, gw.Addr())
@@ -112,6 +122,11 @@ func runServe(ctx context.Context, args []string) error {
 	// only read the catalog; the catalog last.
 	sctx, cancel := context.WithTimeout(context.Background(), gateway.DefaultShutdownTimeout)
 	defer cancel()
+	if mail != nil {
+		if err := mail.Shutdown(sctx); err != nil {
+			log.WithError(err).Error("stop SMTP listener")
+		}
+	}
 	gerr := gw.Shutdown(sctx)
 	follower.Close()
 	ierr := ix.Close()
