@@ -101,7 +101,7 @@ func (g *Gateway) handleIngest(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	now := g.cfg.Now().UTC()
-	decoded, err := journal.DecodeJSON(body, ndjson, journal.Limits{MaxFieldBytes: g.cfg.MaxFieldBytes}, now)
+	decoded, err := journal.DecodeJSON(body, ndjson, journal.Limits{MaxFieldBytes: g.cfg.MaxFieldBytes, MaxRawBytes: g.cfg.MaxBodyBytes}, now)
 	if err != nil {
 		g.metrics.messagesRejected.add(1)
 		writeError(w, journalError(err))
