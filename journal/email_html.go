@@ -28,8 +28,9 @@ var htmlBlocks = map[atom.Atom]bool{
 // htmlHidden are the elements whose content a reader never sees.
 var htmlHidden = map[atom.Atom]bool{atom.Script: true, atom.Style: true, atom.Head: true, atom.Title: true, atom.Template: true}
 
-// htmlToText renders a mail's HTML body as the plain text a reader sees:
-// the text of visible elements and the alt text of images, entities
+// htmlToText renders HTML (a mail's HTML body, a Teams message body) as the
+// plain text a reader sees: the text of visible elements (Teams' <at>
+// mentions included) and the alt text of images and emoji, entities
 // decoded, a line per block, blanks collapsed. It never fails (the
 // tokenizer accepts any input) and its time is linear in the input's size,
 // whatever the markup: mail bodies can be megabytes of adversarial HTML.
@@ -50,6 +51,10 @@ func htmlToText(s string) string {
 			name, _ := z.TagName()
 			a := atom.Lookup(name)
 			switch {
+			case string(name) == "codeblock":
+				b.WriteByte('\n')
+			case (string(name) == "emoji" || string(name) == "customemoji") && tt != html.EndTagToken && hidden == 0:
+				b.WriteString(imgAlt(z))
 			case a == atom.Body:
 				hidden = 0 // a <head> left open ends where the body starts
 			case htmlHidden[a] && tt == html.StartTagToken:

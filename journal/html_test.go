@@ -33,8 +33,8 @@ func TestTextFromHTML(t *testing.T) {
 		{"Scheduled a meeting<attachment id=\"1628156567881\"></attachment>", "Scheduled a meeting"},
 		{"", ""},
 	} {
-		if got := textFromHTML(c.in); got != c.want {
-			t.Errorf("textFromHTML(%q) = %q, want %q", c.in, got, c.want)
+		if got := htmlToText(c.in); got != c.want {
+			t.Errorf("htmlToText(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }
@@ -44,7 +44,7 @@ func FuzzTextFromHTML(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got := textFromHTML(s)
+		got := htmlToText(s)
 		if utf8.ValidString(s) && !utf8.ValidString(got) {
 			t.Fatalf("valid input %q gave invalid UTF-8 %q", s, got)
 		}

@@ -361,7 +361,7 @@ func (g *teamsMessage) content() (string, string) {
 	}
 	body := g.Body.Content
 	if strings.EqualFold(g.Body.ContentType, "html") {
-		body = textFromHTML(body)
+		body = htmlToText(body)
 	}
 	var parts []string
 	for _, s := range []string{g.Subject, body} {
@@ -407,7 +407,7 @@ func attachmentText(a teamsAttachment) string {
 			OriginalMessageContent string `json:"originalMessageContent"`
 		}
 		if json.Unmarshal([]byte(a.Content), &fwd) == nil {
-			return textFromHTML(fwd.OriginalMessageContent)
+			return htmlToText(fwd.OriginalMessageContent)
 		}
 	case strings.HasPrefix(a.ContentType, "application/vnd.microsoft.card."):
 		var card any
