@@ -72,14 +72,20 @@ type SMTP struct {
 	// MaxBytes is the largest message accepted (552 beyond it).
 	MaxBytes Size `yaml:"max_bytes"`
 	// Allow lists client addresses or CIDRs that may deliver without
-	// AUTH; Users (name → password) may deliver with AUTH PLAIN.
-	Allow []string          `yaml:"allow"`
-	Users map[string]string `yaml:"users"`
+	// AUTH; Users may deliver with AUTH PLAIN (after STARTTLS).
+	Allow []string   `yaml:"allow"`
+	Users []SMTPUser `yaml:"users"`
 	// TLSCert and TLSKey turn on STARTTLS.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
 	// Tenant is the tenant journaled mail is archived under.
 	Tenant string `yaml:"tenant"`
+}
+
+// SMTPUser is an account of the SMTP listener.
+type SMTPUser struct {
+	Name           string `yaml:"name"`
+	PasswordSHA256 string `yaml:"password_sha256"` // 64 lowercase hex digits
 }
 
 // Sources configure the platform webhooks (POST /v1/sources/...).

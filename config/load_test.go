@@ -51,6 +51,7 @@ func TestLoadFull(t *testing.T) {
 	}
 	want := Default()
 	want.SMTP.Listen = "127.0.0.1:2525"
+	want.SMTP.Allow, want.SMTP.Users = []string{}, []SMTPUser{}
 	want.Cluster.Join = []string{}
 	want.Storage.S3.AccessKey, want.Storage.S3.SecretKey = "minio", "minio#secret: x"
 	want.Retention.Policies = []Policy{

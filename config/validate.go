@@ -107,6 +107,9 @@ func (c *Config) validateListeners() error {
 			return err
 		}
 	}
+	if err := c.validateSMTP(); err != nil {
+		return err
+	}
 	if err := checkHostPort("cluster.raft_listen", c.Cluster.RaftListen, true); err != nil {
 		return err
 	}
@@ -234,6 +237,31 @@ func (c *Config) validateSizes() error {
 		return bad("segment.max_age", "%v: want %v to %v", s.MaxAge, MinSegmentAge, MaxSegmentAge)
 	case c.Spool.MaxBytes < s.MaxBytes:
 		return bad("spool.max_bytes", "%v: want at least segment.max_bytes (%v)", c.Spool.MaxBytes, s.MaxBytes)
+	}
+	return nil
+}
+
+func (c *Config) validateSMTP() error {
+	m := c.SMTP
+	switch {
+	case m.MaxBytes < 1<<10:
+		return bad("smtp.max_bytes", "%v: want at least 1KiB", m.MaxBytes)
+	case (m.TLSCert == "") != (m.TLSKey == ""):
+		return bad("smtp.tls_key", "smtp.tls_cert and smtp.tls_key go together")
+	case len(m.Users) > 0 && m.TLSCert == "":
+		return bad("smtp.users", "AUTH needs STARTTLS: set smtp.tls_cert and smtp.tls_key")
+	}
+	for i, a := range m.Allow {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			if _, err := netip.ParseAddr(a); err != nil {
+				return bad(fmt.Sprintf("smtp.allow[%d]", i), "%q: want an IP address or a CIDR such as 10.0.0.0/8", a)
+			}
+		}
+	}
+	for i, u := range m.Users {
+		if u.Name == "" || !isSHA256Hex(u.PasswordSHA256) {
+			return bad(fmt.Sprintf("smtp.users[%d]", i), "want a name and password_sha256 (64 lowercase hex digits)")
+		}
 	}
 	return nil
 }

@@ -8,13 +8,15 @@ import (
 // runBench runs a benchmark: ingest (against MinIO) or search (local).
 func runBench(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("bench ingest|search: %w", errUsage)
+		return fmt.Errorf("bench ingest|search|sweep: %w", errUsage)
 	}
 	switch args[0] {
 	case "ingest":
 		return runBenchIngest(ctx, args[1:])
 	case "search":
 		return runBenchSearch(ctx, args[1:])
+	case "sweep":
+		return runBenchSweep(ctx, args[1:])
 	}
-	return fmt.Errorf("bench %q: want ingest or search: %w", args[0], errUsage)
+	return fmt.Errorf("bench %q: want ingest, search or sweep: %w", args[0], errUsage)
 }

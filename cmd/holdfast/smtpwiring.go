@@ -19,8 +19,12 @@ func startSMTP(cfg config.Config, gw *gateway.Gateway, log *logrus.Entry) (*smtp
 	if c.Listen == "" {
 		return nil, nil
 	}
+	users := map[string]string{}
+	for _, u := range c.Users {
+		users[u.Name] = u.PasswordSHA256
+	}
 	sc := smtpd.Config{
-		Listen: c.Listen, MaxBytes: int64(c.MaxBytes), Allow: c.Allow, Users: c.Users, Tenant: c.Tenant,
+		Listen: c.Listen, MaxBytes: int64(c.MaxBytes), Allow: c.Allow, Users: users, Tenant: c.Tenant,
 		Limits: journal.Limits{MaxFieldBytes: int64(cfg.HTTP.MaxFieldBytes)}, Logger: log,
 	}
 	if c.TLSCert != "" {
