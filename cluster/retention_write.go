@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/holdfast/holdfast/archive"
@@ -108,9 +107,4 @@ func (n *Node) RecordRetention(ctx context.Context, keys []string, until time.Ti
 		}
 	}
 	return nil
-}
-
-// validID reports whether s can be a hold or sweep id in a catalog key.
-func validID(s string) bool {
-	return s != "" && len(s) <= 128 && !strings.ContainsRune(s, 0)
 }

@@ -143,7 +143,7 @@ func sealExpiring(ctx context.Context, store archive.ObjectStore, node *cluster.
 		c := &cms[i]
 		m := archive.Message{Platform: c.Platform, Tenant: "bench", SourceID: c.SourceID, Action: archive.ActionSend,
 			Conversation: archive.Conversation{ID: c.Conversation.ID, Kind: c.Conversation.Kind, Name: c.Conversation.Name},
-			From: archive.Participant{ID: c.From.ID, Name: c.From.Name}, SentAt: c.SentAt, ReceivedAt: now,
+			From:         archive.Participant{ID: c.From.ID, Name: c.From.Name}, SentAt: c.SentAt, ReceivedAt: now,
 			Type: "text", Text: c.Text, RetainUntil: until, Policy: archive.DefaultPolicy}
 		m.Seal()
 		seg, err := s.add(ctx, &m)
