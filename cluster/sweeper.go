@@ -94,7 +94,7 @@ func (n *Node) untilScheduled(r *Retention) time.Duration {
 	}
 	recent, err := n.Sweeps(50)
 	if err != nil || len(recent) == 0 {
-		return r.SweepEvery - time.Since(n.started)
+		return n.started.Add(r.SweepEvery).Sub(n.cfg.now())
 	}
 	last := recent[0].StartedAt
 	for _, s := range recent {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -261,6 +262,18 @@ func TestRetentionPoliciesHoldsAndSweeps(t *testing.T) {
 		t.Fatalf("group chat under direct_chat shortest: %+v, want the longest", v)
 	}
 
+	// Extending retention is explicit: u3's messages are kept until a
+	// later date, by Object Lock itself.
+	directSeg := d.stored(t, direct)[0].Segment
+	later := now.AddDate(9, 0, 0)
+	var ext struct {
+		Extended int `json:"segments_extended"`
+	}
+	d.api(t, http.MethodPost, "/v1/retention/extend", adminToken, map[string]any{"custodians": []string{"u3"}, "until": later.Format(time.RFC3339)}, &ext)
+	if _, until, err := mc.GetObjectRetention(context.Background(), bucket, directSeg, ""); err != nil || ext.Extended == 0 || until == nil || until.Before(later) {
+		t.Fatalf("after extending to %v: %d segments extended, %s retained until %v (%v)", later, ext.Extended, directSeg, until, err)
+	}
+
 	// Holds and sweeps. alice's messages (tenant acme) are held by
 	// custodian; bob's (tenant beta) are not. Both expire in seconds.
 	alice1 := d.ingestOne(t, chat("acme", "a1", "alice", []string{"zed"}, "room-a", "alice before the hold", now))
@@ -310,6 +323,14 @@ func TestRetentionPoliciesHoldsAndSweeps(t *testing.T) {
 	// The corp messages (years of retention) were never touched.
 	if len(segmentsUnder(t, mc, bucket, "corp")) == 0 {
 		t.Fatal("a sweep deleted unexpired records")
+	}
+
+	// The CLI shows the same holds and sweeps.
+	for _, args := range [][]string{{"hold", "list"}, {"hold", "show", hold.ID}, {"sweep", "list"}} {
+		out, err := exec.Command(holdfastBin(t), append(args, "-server", d.url, "-token", adminToken)...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Acme v. Beta") && args[0] == "hold" || !strings.Contains(string(out), "finished") && args[0] == "sweep" {
+			t.Fatalf("holdfast %v: %v\n%s", args, err, out)
+		}
 	}
 
 	// Releasing the custodian hold keeps the legal hold where the other

@@ -71,17 +71,9 @@ type Deps struct {
 	// serves their routes; optional (without it the configured policies
 	// apply and the routes are absent).
 	Retention Retention
-	// Matcher finds the segments holding messages that match criteria
-	// (retention extension); optional.
-	Matcher SegmentMatcher
 	// Sources are the platform webhooks, by platform name
 	// (POST /v1/sources/{platform}).
 	Sources map[string]Source
-}
-
-// SegmentMatcher finds stored message versions by hold criteria.
-type SegmentMatcher interface {
-	MatchSegments(ctx context.Context, c archive.HoldCriteria, keys []string) (map[string]int, error)
 }
 
 // Gateway is the daemon's front: the HTTP API, the spool, the ledger and the
@@ -100,10 +92,9 @@ type Gateway struct {
 	cluster  ClusterAdmin
 	indexed  IndexProgress
 	auditor  auditor
-	// retention, matcher, rules and baseRules: see Deps.Retention and
+	// retention, rules and baseRules: see Deps.Retention and
 	// currentRules.
 	retention Retention
-	matcher   SegmentMatcher
 	rules     rulesCache
 	baseRules archive.Rules
 	sources   map[string]Source
@@ -154,7 +145,7 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 	}
 	g := &Gateway{
 		cfg: cfg, log: log, store: store, metrics: &metrics{}, searcher: deps.Searcher,
-		cluster: deps.Cluster, indexed: deps.Indexed, retention: deps.Retention, matcher: deps.Matcher, baseRules: base, sources: deps.Sources,
+		cluster: deps.Cluster, indexed: deps.Indexed, retention: deps.Retention, baseRules: base, sources: deps.Sources,
 		auth: &authenticator{tokens: append(append([]Token(nil), cfg.Tokens...), tokens...)}, admin: secret,
 	}
 	g.spool, err = spool.Open(filepath.Join(cfg.DataDir, "spool"), spool.Options{MaxBytes: cfg.SpoolMaxBytes}, log.WithField("component", "spool"))

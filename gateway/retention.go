@@ -385,14 +385,14 @@ func (g *Gateway) handleExtendRetention(w http.ResponseWriter, r *http.Request) 
 			Message: "until must be a future RFC 3339 time such as 2040-01-01T00:00:00Z"})
 		return
 	}
-	if g.matcher == nil {
+	if g.searcher == nil {
 		writeError(w, &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "this node has no index to find the messages"})
 		return
 	}
 	if !g.auditOK(w, r, AuditExtendRetention, "", map[string]any{"criteria": req.holdRequest, "until": req.Until}, http.StatusOK) {
 		return
 	}
-	found, err := g.matcher.MatchSegments(r.Context(), h.Criteria, nil)
+	found, err := g.MatchSegments(r.Context(), h.Criteria, nil)
 	if err != nil {
 		writeError(w, internal(g, err, "find segments to extend"))
 		return

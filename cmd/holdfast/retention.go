@@ -64,7 +64,8 @@ func runHold(ctx context.Context, args []string) error {
 	if sub == "release" {
 		reason = fs.String("reason", "", "why the hold is released")
 	}
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
 		return fmt.Errorf("hold %s: %w", sub, errUsage)
 	}
 	c := newClient()
@@ -86,10 +87,10 @@ func runHold(ctx context.Context, args []string) error {
 		}
 		return printHolds(*asJSON, ans.Holds...)
 	case "show", "release":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return fmt.Errorf("hold %s ID: %w", sub, errUsage)
 		}
-		id := fs.Arg(0)
+		id := pos[0]
 		var h holdView
 		var err error
 		if sub == "show" {
@@ -183,7 +184,8 @@ func runSweep(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print the JSON answer")
 	dryRun := fs.Bool("dry-run", false, "report what would be deleted, delete nothing (run)")
 	wait := fs.Bool("wait", true, "wait for the sweep to finish and print its report (run)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
 		return fmt.Errorf("sweep %s: %w", sub, errUsage)
 	}
 	c := newClient()
@@ -213,11 +215,11 @@ func runSweep(ctx context.Context, args []string) error {
 		}
 		return printSweeps(*asJSON, ans.Sweeps...)
 	case "show":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return fmt.Errorf("sweep show ID: %w", errUsage)
 		}
 		var s sweepView
-		if err := c.do(ctx, http.MethodGet, "/v1/sweeps/"+fs.Arg(0), "", nil, &s); err != nil {
+		if err := c.do(ctx, http.MethodGet, "/v1/sweeps/"+pos[0], "", nil, &s); err != nil {
 			return fmt.Errorf("sweep show: %w", err)
 		}
 		if err := printSweeps(*asJSON, s); err != nil || *asJSON {
@@ -250,6 +252,22 @@ func printSweeps(asJSON bool, sweeps ...sweepView) error {
 			del.Segments, del.Messages, del.Bytes, s.Held.Segments, s.Refused.Segments, s.Failed.Segments, s.StartedAt.Format(time.DateTime))
 	}
 	return tw.Flush()
+}
+
+// parseInterleaved parses flags that may come before or after the
+// positional arguments ("hold show ID -token T") and returns the latter.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 // postJSON posts v as JSON.
