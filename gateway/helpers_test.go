@@ -21,6 +21,7 @@ import (
 	"github.com/holdfast/holdfast/cluster"
 	"github.com/holdfast/holdfast/config"
 	"github.com/holdfast/holdfast/index"
+	"github.com/holdfast/holdfast/journal"
 )
 
 // Test tokens, one per role.
@@ -142,7 +143,10 @@ func mustStartNode(t testing.TB, dir string, store archive.ObjectStore, opts ...
 	}
 	follower := index.NewFollower(ix, node, store, testLogger(t))
 	follower.Start(context.Background())
-	gw, err := New(cfg, Deps{Store: store, Catalog: node, Searcher: ix}, testLogger(t))
+	gw, err := New(cfg, Deps{Store: store, Catalog: node, Searcher: ix, Sources: map[string]Source{
+		"slack": {Source: journal.Slack{SigningSecret: testSlackSecret}, Tenant: "slackco", Signed: true},
+		"wecom": {Source: journal.WeCom{}, Tenant: "wecomco"},
+	}}, testLogger(t))
 	if err != nil {
 		node.Close()
 		t.Fatal(err)
@@ -154,6 +158,9 @@ func mustStartNode(t testing.TB, dir string, store archive.ObjectStore, opts ...
 	t.Cleanup(n.stop)
 	return n
 }
+
+// testSlackSecret is the signing secret of the test nodes' Slack source.
+const testSlackSecret = "8f742231b10e8888abcd99yyyzzz85a5"
 
 func (n *testNode) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

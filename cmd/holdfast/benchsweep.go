@@ -25,7 +25,7 @@ import (
 func runBenchSweep(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench sweep", flag.ContinueOnError)
 	n := fs.Int("n", 1_000_000, "messages to expire and sweep")
-	keep := fs.Duration("keep", 5*time.Second, "retention of the messages (they must expire before the sweep)")
+	keep := fs.Duration("keep", 30*time.Second, "retention of each message from when it is sealed (they must expire before the sweep)")
 	var s3c s3.Config
 	fs.StringVar(&s3c.Endpoint, "s3-endpoint", os.Getenv("HOLDFAST_TEST_S3_ENDPOINT"), "MinIO host:port (HOLDFAST_TEST_S3_ENDPOINT)")
 	fs.StringVar(&s3c.AccessKey, "s3-access-key", os.Getenv("HOLDFAST_TEST_S3_ACCESS_KEY"), "access key")
@@ -81,8 +81,8 @@ func runBenchSweep(ctx context.Context, args []string) error {
 	defer follower.Close()
 
 	start := time.Now()
+	stats, err := sealExpiring(ctx, store, node, cms, *keep)
 	until := time.Now().Add(*keep)
-	stats, err := sealExpiring(ctx, store, node, cms, until)
 	if err != nil {
 		return err
 	}
@@ -128,9 +128,9 @@ func runBenchSweep(ctx context.Context, args []string) error {
 	return nil
 }
 
-// sealExpiring stores the messages in segments retained until until and
-// catalogues them.
-func sealExpiring(ctx context.Context, store archive.ObjectStore, node *cluster.Node, cms []corpus.Message, until time.Time) (buildStats, error) {
+// sealExpiring stores the messages in segments, each message retained for
+// keep from when it is built, and catalogues them.
+func sealExpiring(ctx context.Context, store archive.ObjectStore, node *cluster.Node, cms []corpus.Message, keep time.Duration) (buildStats, error) {
 	codec, err := archive.NewCodec()
 	if err != nil {
 		return buildStats{}, err
@@ -144,7 +144,7 @@ func sealExpiring(ctx context.Context, store archive.ObjectStore, node *cluster.
 		m := archive.Message{Platform: c.Platform, Tenant: "bench", SourceID: c.SourceID, Action: archive.ActionSend,
 			Conversation: archive.Conversation{ID: c.Conversation.ID, Kind: c.Conversation.Kind, Name: c.Conversation.Name},
 			From:         archive.Participant{ID: c.From.ID, Name: c.From.Name}, SentAt: c.SentAt, ReceivedAt: now,
-			Type: "text", Text: c.Text, RetainUntil: until, Policy: archive.DefaultPolicy}
+			Type: "text", Text: c.Text, RetainUntil: time.Now().Add(keep), Policy: archive.DefaultPolicy}
 		m.Seal()
 		seg, err := s.add(ctx, &m)
 		if err != nil {
