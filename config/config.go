@@ -104,6 +104,9 @@ type Source struct {
 	SigningSecret string `yaml:"signing_secret"` // slack
 	SecretToken   string `yaml:"secret_token"`   // zoom
 	AppSecret     string `yaml:"app_secret"`     // dingtalk
+	// HomeTenantID is the organisation's Microsoft Entra tenant (teams):
+	// users of other tenants are marked external.
+	HomeTenantID string `yaml:"home_tenant_id"`
 }
 
 // Cluster is the Raft membership of this node.

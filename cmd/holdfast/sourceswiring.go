@@ -18,6 +18,6 @@ func webhookSources(c config.Sources) map[string]gateway.Source {
 	add(journal.DingTalk{AppSecret: c.DingTalk.AppSecret}, c.DingTalk, c.DingTalk.AppSecret != "")
 	add(journal.Zoom{SecretToken: c.Zoom.SecretToken}, c.Zoom, c.Zoom.SecretToken != "")
 	add(journal.Slack{SigningSecret: c.Slack.SigningSecret}, c.Slack, c.Slack.SigningSecret != "")
-	add(journal.Teams{}, c.Teams, false)
+	add(journal.Teams{HomeTenantID: c.Teams.HomeTenantID}, c.Teams, false)
 	return out
 }
