@@ -318,7 +318,10 @@ func TestRetentionPoliciesHoldsAndSweeps(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "bob's deleted message to leave the index", func() bool { return len(d.search(t, url.Values{"q": {"bob"}})) == 0 })
 	if hits := d.search(t, url.Values{"held": {"true"}}); len(hits) != 2 {
-		t.Fatalf("held:true found %v, want alice's two messages", hits)
+		t.Fatalf("held=true found %v, want alice's two messages", hits)
+	}
+	if hits := d.search(t, url.Values{"q": {"held:true alice"}}); len(hits) != 2 {
+		t.Fatalf("held:true in the query found %v, want alice's two messages", hits)
 	}
 	// The corp messages (years of retention) were never touched.
 	if len(segmentsUnder(t, mc, bucket, "corp")) == 0 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -86,6 +87,7 @@ func (g *Gateway) search(w http.ResponseWriter, r *http.Request, action string, 
 		writeError(w, e)
 		return
 	}
+	p.liftHeld()
 	req, e := p.request()
 	if e == nil {
 		e = scope(&req)
@@ -193,6 +195,18 @@ func readSearchParams(r *http.Request) (searchParams, *APIError) {
 		}
 	}
 	return p, nil
+}
+
+// heldTerm is the query-language form of the held filter.
+var heldTerm = regexp.MustCompile(`(^|\s)held:true(\s|$)`)
+
+// liftHeld turns "held:true" in the query into the held filter, which the
+// gateway applies (holds live in the catalog, not in the index).
+func (p *searchParams) liftHeld() {
+	if heldTerm.MatchString(p.Q) {
+		p.Held = true
+		p.Q = strings.TrimSpace(heldTerm.ReplaceAllString(p.Q, " "))
+	}
 }
 
 // list reads a repeatable, comma-separable parameter.
