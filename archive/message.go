@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -103,11 +104,18 @@ type Message struct {
 // MessageID is the stable archive id of a source message: the first 16
 // bytes, in hex, of SHA-256 over tenant, platform and source id.
 func MessageID(tenant, platform, sourceID string) string {
-	h := sha256.New()
-	for _, s := range []string{tenant, platform, sourceID} {
-		fmt.Fprintf(h, "%d:%s;", len(s), s)
+	// The hashed bytes are "len:value;" for each of the three, as
+	// fmt.Fprintf(h, "%d:%s;", len(s), s) wrote them.
+	var buf [256]byte
+	b := buf[:0]
+	for _, s := range [...]string{tenant, platform, sourceID} {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
+		b = append(b, ';')
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // hashed is the part of a Message covered by its SHA256: everything but the
@@ -139,6 +147,16 @@ func (m *Message) Hash() string {
 }
 
 func (m *Message) canonicalJSON() []byte {
+	if b, ok := m.appendCanonical(make([]byte, 0, m.canonicalSize())); ok {
+		return b
+	}
+	return m.reflectCanonical()
+}
+
+// reflectCanonical is the canonical encoding by encoding/json itself: the
+// definition that appendCanonical reproduces, and the path taken where
+// encoding/json fails.
+func (m *Message) reflectCanonical() []byte {
 	h := hashed{
 		ID: m.ID, Version: m.Version, Action: m.Action, Platform: m.Platform,
 		Tenant: m.Tenant, SourceID: m.SourceID, Conversation: m.Conversation,
@@ -172,9 +190,32 @@ func (m *Message) Seal() {
 // encoding the content a second time; a Message changed after Seal must be
 // sealed again.
 func (m *Message) Line() ([]byte, error) {
+	return m.AppendLine(nil)
+}
+
+// LineSize is about the length of m's line, for sizing a buffer that
+// AppendLine then fills without growing it.
+func (m *Message) LineSize() int {
+	if m.canonical != nil {
+		return len(m.canonical) + tailSize + len(m.Policy)
+	}
+	return m.canonicalSize() + tailSize + len(m.Policy)
+}
+
+// AppendLine appends m's line (see Line) to dst, which it grows at most
+// once.
+func (m *Message) AppendLine(dst []byte) ([]byte, error) {
 	c := m.canonical
 	if c == nil {
 		c = m.canonicalJSON()
+	}
+	if need := len(dst) + len(c) + tailSize + len(m.Policy); cap(dst) < need {
+		dst = append(make([]byte, 0, need), dst...)
+	}
+	n0 := len(dst)
+	dst = append(dst, c[:len(c)-1]...)
+	if out, ok := m.appendTail(dst); ok {
+		return out, nil
 	}
 	tail := struct {
 		SHA256      string    `json:"sha256"`
@@ -185,10 +226,8 @@ func (m *Message) Line() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode message %s: %w", m.ID, err)
 	}
-	line := make([]byte, 0, len(c)+len(t))
-	line = append(line, c[:len(c)-1]...)
-	line = append(line, ',')
-	return append(line, t[1:]...), nil
+	dst = append(dst[:n0+len(c)-1], ',')
+	return append(dst, t[1:]...), nil
 }
 
 // Verify reports ErrCorrupt when m's content no longer matches its SHA256.

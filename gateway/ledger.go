@@ -1,12 +1,14 @@
 package gateway
 
 import (
-	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +34,9 @@ import (
 //
 //	'v' id 0x00 version(u32 BE) → ledgerEntry (binary)
 //	'e' id 0x00 event           → version (u32 BE)
+//
+// An in-memory filter of the ids it holds (idfilter.go) spares the lookups
+// for ids it has never seen.
 
 // ledgerEntry is what the ledger knows of one message version.
 type ledgerEntry struct {
@@ -46,8 +51,7 @@ type ledgerEntry struct {
 	Entry       archive.ManifestEntry
 }
 
-func (e *ledgerEntry) marshal() []byte {
-	b := make([]byte, 0, 160+len(e.Segment))
+func (e *ledgerEntry) appendTo(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(e.Version))
 	b = appendString(b, e.Action)
 	b = appendString(b, e.Event)
@@ -95,6 +99,12 @@ type ledger struct {
 	mu      sync.Mutex
 	pending map[string]int // id 0x00 event → version, reserved but not yet written
 	maxVer  map[string]int // id → highest reserved version
+	holds   map[string]int // id → reservations pending
+	ids     *idFilter      // every id held or reserved, once filled
+
+	// fill owns the goroutine that fills ids from Pebble at open.
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 func openLedger(dir string) (*ledger, error) {
@@ -107,7 +117,15 @@ func openLedger(dir string) (*ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
-	return &ledger{db: db, pending: map[string]int{}, maxVer: map[string]int{}}, nil
+	l := &ledger{db: db, pending: map[string]int{}, maxVer: map[string]int{}, holds: map[string]int{}, ids: newIDFilter()}
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.fillIDs(ctx)
+	}()
+	return l, nil
 }
 
 // quietLogger keeps Pebble's informational chatter out of the daemon's
@@ -120,7 +138,12 @@ func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("ledger: "+format, args...))
 }
 
-func (l *ledger) Close() error { return l.db.Close() }
+// Close stops filling the id filter, then closes Pebble.
+func (l *ledger) Close() error {
+	l.cancel()
+	l.wg.Wait()
+	return l.db.Close()
+}
 
 // Sync makes every ledger write so far durable.
 func (l *ledger) Sync() error {
@@ -130,8 +153,9 @@ func (l *ledger) Sync() error {
 	return nil
 }
 
-func versionKey(id string, v int) []byte {
-	k := make([]byte, 0, len(id)+6)
+func versionKey(id string, v int) []byte { return appendVersionKey(make([]byte, 0, len(id)+6), id, v) }
+
+func appendVersionKey(k []byte, id string, v int) []byte {
 	k = append(k, 'v')
 	k = append(k, id...)
 	k = append(k, 0)
@@ -140,7 +164,14 @@ func versionKey(id string, v int) []byte {
 
 func versionPrefix(id string) []byte { return append(append([]byte{'v'}, id...), 0) }
 
-func eventKey(id, event string) []byte { return []byte("e" + id + "\x00" + event) }
+func eventKey(id, event string) []byte { return appendEventKey(nil, id, event) }
+
+func appendEventKey(k []byte, id, event string) []byte {
+	k = append(k, 'e')
+	k = append(k, id...)
+	k = append(k, 0)
+	return append(k, event...)
+}
 
 func (l *ledger) get(key []byte) ([]byte, bool, error) {
 	v, closer, err := l.db.Get(key)
@@ -158,21 +189,24 @@ func (l *ledger) get(key []byte) ([]byte, bool, error) {
 // assign decides, for every record, whether it is a duplicate of a version
 // already accepted and otherwise which version it becomes, then reserves
 // those versions until commit or release. stamp is called on each new
-// record once its version is known, to fill retention and hashes.
+// record once its version is known, to fill retention and hashes; it runs
+// outside the ledger's lock, so that concurrent requests encode and hash
+// in parallel.
 func (l *ledger) assign(recs []*record, stamp func(*archive.Message)) *APIError {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var reserved []string
 	for _, r := range recs {
-		if e := l.assignOne(r, stamp); e != nil {
-			for _, k := range reserved {
-				delete(l.pending, k)
-			}
-			l.recomputeMax()
-			return e
+		m := &r.msg
+		m.ID = archive.MessageID(m.Tenant, m.Platform, m.SourceID)
+		if !r.explicit && m.Action == archive.ActionSend {
+			m.Version = 0
 		}
+		r.event = idempotencyKey(m, r.explicit)
+	}
+	if e := l.reserve(recs); e != nil {
+		return e
+	}
+	for _, r := range recs {
 		if !r.duplicate {
-			reserved = append(reserved, string(eventKey(r.msg.ID, r.event)))
+			stamp(&r.msg)
 		}
 	}
 	// A duplicate of a record earlier in the same request answers with
@@ -189,54 +223,83 @@ func (l *ledger) assign(recs []*record, stamp func(*archive.Message)) *APIError 
 	return nil
 }
 
-func (l *ledger) assignOne(r *record, stamp func(*archive.Message)) *APIError {
+// reserve assigns and reserves the versions of recs, all or none.
+func (l *ledger) reserve(recs []*record) *APIError {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var reserved []string
+	for _, r := range recs {
+		k, e := l.assignOne(r)
+		if e != nil {
+			for _, k := range reserved {
+				delete(l.pending, k)
+			}
+			l.recomputeMax()
+			return e
+		}
+		if !r.duplicate {
+			reserved = append(reserved, k)
+		}
+	}
+	return nil
+}
+
+// assignOne assigns r's version and reserves it under the returned pending
+// key, or marks r a duplicate. Callers hold l.mu.
+func (l *ledger) assignOne(r *record) (string, *APIError) {
 	internal := func(err error) *APIError {
 		return &APIError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "ledger unreadable: " + err.Error()}
 	}
 	m := &r.msg
-	m.ID = archive.MessageID(m.Tenant, m.Platform, m.SourceID)
-	if !r.explicit && m.Action == archive.ActionSend {
-		m.Version = 0
-	}
-	r.event = idempotencyKey(m, r.explicit)
 	ek := eventKey(m.ID, r.event)
 	if v, ok := l.pending[string(ek)]; ok {
 		r.duplicate, m.Version = true, v
-		return nil
+		return "", nil
 	}
-	raw, found, err := l.get(ek)
-	if err != nil {
-		return internal(err)
-	}
-	if found {
-		r.duplicate, m.Version = true, int(binary.BigEndian.Uint32(raw))
-		if e, err := l.version(m.ID, m.Version); err == nil {
-			m.SHA256 = e.SHA256
+	// An id the ledger has never held nor reserved has no event, no
+	// version and no reservation to look up.
+	unseen := l.ids.absent(m.ID)
+	if !unseen {
+		raw, found, err := l.get(ek)
+		if err != nil {
+			return "", internal(err)
 		}
-		return nil
+		if found {
+			r.duplicate, m.Version = true, int(binary.BigEndian.Uint32(raw))
+			if e, err := l.version(m.ID, m.Version); err == nil {
+				m.SHA256 = e.SHA256
+			}
+			return "", nil
+		}
 	}
-	if r.explicit {
+	switch {
+	case unseen && !r.explicit && m.Action != archive.ActionSend:
+		m.Version = 1
+	case unseen:
+	case r.explicit:
 		taken, err := l.versionTaken(m.ID, m.Version)
 		if err != nil {
-			return internal(err)
+			return "", internal(err)
 		}
 		if taken {
-			return &APIError{Status: http.StatusConflict, Code: CodeConflict, Field: "version", Line: r.line,
+			return "", &APIError{Status: http.StatusConflict, Code: CodeConflict, Field: "version", Line: r.line,
 				Message: fmt.Sprintf("message %s already has a different version %d", m.ID, m.Version)}
 		}
-	} else if m.Action != archive.ActionSend {
+	case m.Action != archive.ActionSend:
 		hi, err := l.highest(m.ID)
 		if err != nil {
-			return internal(err)
+			return "", internal(err)
 		}
 		m.Version = max(hi+1, 1)
 	}
-	stamp(m)
-	l.pending[string(ek)] = m.Version
+	k := string(ek)
+	l.pending[k] = m.Version
+	l.holds[m.ID]++
+	l.ids.add(m.ID)
 	if cur, ok := l.maxVer[m.ID]; !ok || m.Version > cur {
 		l.maxVer[m.ID] = m.Version
 	}
-	return nil
+	return k, nil
 }
 
 // versionTaken reports whether version v of id is stored or reserved.
@@ -271,12 +334,34 @@ func (l *ledger) highest(id string) (int, error) {
 	return hi, it.Error()
 }
 
+// recomputeMax rebuilds maxVer and holds from the reservations left.
 func (l *ledger) recomputeMax() {
-	l.maxVer = map[string]int{}
+	l.maxVer, l.holds = map[string]int{}, map[string]int{}
 	for k, v := range l.pending {
-		id := k[1:bytes.IndexByte([]byte(k), 0)]
+		id := k[1:strings.IndexByte(k, 0)]
+		l.holds[id]++
 		if cur, ok := l.maxVer[id]; !ok || v > cur {
 			l.maxVer[id] = v
+		}
+	}
+}
+
+// forget drops the reservations of committed records without a pass over
+// every reservation: an id's highest reserved version stays while it has
+// other reservations, and may then be a committed one, which highest finds
+// in Pebble anyway.
+func (l *ledger) forget(recs []*record) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range recs {
+		if r.duplicate {
+			continue
+		}
+		id := r.msg.ID
+		delete(l.pending, string(eventKey(id, r.event)))
+		if l.holds[id]--; l.holds[id] <= 0 {
+			delete(l.holds, id)
+			delete(l.maxVer, id)
 		}
 	}
 }
@@ -296,49 +381,70 @@ func (l *ledger) release(recs []*record) {
 // commit records spooled versions (with their LSN) and drops their
 // reservations.
 func (l *ledger) commit(recs []*record, lsns []uint64) error {
-	b := l.db.NewBatch()
+	b := batchWriter{b: l.db.NewBatch()}
 	for i, r := range recs {
 		if !r.duplicate {
-			putVersion(b, &r.msg, r.event, lsns[i])
+			b.putVersion(&r.msg, r.event, lsns[i])
 		}
 	}
-	err := b.Commit(pebble.NoSync)
-	l.release(recs)
-	if err != nil {
+	if err := b.b.Commit(pebble.NoSync); err != nil {
+		l.release(recs)
 		return fmt.Errorf("commit to ledger: %w", err)
 	}
+	l.forget(recs)
 	return nil
 }
 
-func putVersion(b *pebble.Batch, m *archive.Message, event string, lsn uint64) {
+// batchWriter fills a Pebble batch through two reused buffers: Set copies
+// key and value into the batch.
+type batchWriter struct {
+	b        *pebble.Batch
+	key, val []byte
+}
+
+// set adds a write; a batch Set only fails once committed.
+func (w *batchWriter) set() { _ = w.b.Set(w.key, w.val, nil) }
+
+func (w *batchWriter) putVersion(m *archive.Message, event string, lsn uint64) {
 	e := ledgerEntry{Version: m.Version, Action: string(m.Action), Event: event,
 		SHA256: m.SHA256, LSN: lsn, RetainUntil: m.RetainUntil}
-	_ = b.Set(versionKey(m.ID, m.Version), e.marshal(), nil) // a batch Set only fails once committed
-	_ = b.Set(eventKey(m.ID, event), binary.BigEndian.AppendUint32(nil, uint32(m.Version)), nil)
+	w.putEntry(m.ID, &e)
+	w.key = appendEventKey(w.key[:0], m.ID, event)
+	w.val = binary.BigEndian.AppendUint32(w.val[:0], uint32(m.Version))
+	w.set()
+}
+
+func (w *batchWriter) putEntry(id string, e *ledgerEntry) {
+	w.key = appendVersionKey(w.key[:0], id, e.Version)
+	w.val = e.appendTo(w.val[:0])
+	w.set()
 }
 
 // replay re-enters a spooled record after a restart; it never forgets the
 // location of a version that is already stored.
 func (l *ledger) replay(m *archive.Message, event string, lsn uint64) error {
+	l.mu.Lock()
+	l.ids.add(m.ID)
+	l.mu.Unlock()
 	if e, err := l.version(m.ID, m.Version); err == nil && e.Segment != "" {
 		return nil
 	}
-	b := l.db.NewBatch()
-	putVersion(b, m, event, lsn)
-	return b.Commit(pebble.NoSync)
+	b := batchWriter{b: l.db.NewBatch()}
+	b.putVersion(m, event, lsn)
+	return b.b.Commit(pebble.NoSync)
 }
 
 // locate records where each version of a sealed segment is. Every entry
 // is complete: the uploader knows all of it from the spool headers, so
 // nothing is read back.
 func (l *ledger) locate(seg string, entries []ledgerEntry) error {
-	b := l.db.NewBatch()
+	b := batchWriter{b: l.db.NewBatch()}
 	for i := range entries {
 		e := &entries[i]
 		e.Segment, e.LSN = seg, 0
-		_ = b.Set(versionKey(e.ID, e.Version), e.marshal(), nil)
+		b.putEntry(e.ID, e)
 	}
-	if err := b.Commit(pebble.NoSync); err != nil {
+	if err := b.b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("locate segment %s in ledger: %w", seg, err)
 	}
 	return nil
@@ -381,7 +487,7 @@ func (l *ledger) version(id string, v int) (ledgerEntry, error) {
 // for a later version sent without one, the hash of what it says.
 func idempotencyKey(m *archive.Message, explicit bool) string {
 	if explicit || m.Action == archive.ActionSend {
-		return fmt.Sprintf("%s/v%d", m.Action, m.Version)
+		return string(m.Action) + "/v" + strconv.Itoa(m.Version)
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s|%s|%s|%s|", m.Action, m.SentAt.Format(time.RFC3339Nano), m.Type, m.Text)

@@ -37,7 +37,12 @@ func appendString(b []byte, s string) []byte {
 }
 
 func encodeSpoolRecord(h spoolHeader, body []byte) []byte {
-	b := make([]byte, 0, len(body)+160)
+	return append(appendSpoolHeader(make([]byte, 0, len(body)+160), h), body...)
+}
+
+// appendSpoolHeader appends the kind byte and header of a record, the
+// body to follow.
+func appendSpoolHeader(b []byte, h spoolHeader) []byte {
 	b = append(b, h.Kind)
 	b = appendString(b, h.Tenant)
 	b = appendString(b, h.ID)
@@ -45,8 +50,7 @@ func encodeSpoolRecord(h spoolHeader, body []byte) []byte {
 	b = appendString(b, h.SHA256)
 	b = appendString(b, h.Event)
 	b = binary.AppendVarint(b, h.RetainUntil.UnixNano())
-	b = binary.AppendVarint(b, h.SentAt.UnixNano())
-	return append(b, body...)
+	return binary.AppendVarint(b, h.SentAt.UnixNano())
 }
 
 type spoolReader struct {
@@ -112,16 +116,14 @@ func decodeSpoolRecord(data []byte) (spoolHeader, []byte, error) {
 	return h, r.b, nil
 }
 
-// messageRecord frames a stamped message for the spool.
+// messageRecord frames a stamped message for the spool: the header, then
+// the message's line encoded straight after it.
 func messageRecord(m *archive.Message, event string) ([]byte, error) {
-	line, err := m.Line()
-	if err != nil {
-		return nil, err
-	}
-	return encodeSpoolRecord(spoolHeader{
+	h := appendSpoolHeader(make([]byte, 0, 192+len(m.Tenant)+len(event)+m.LineSize()), spoolHeader{
 		Kind: kindMessage, Tenant: m.Tenant, ID: m.ID, Version: m.Version, SHA256: m.SHA256,
 		Event: event, RetainUntil: m.RetainUntil, SentAt: m.SentAt,
-	}, line), nil
+	})
+	return m.AppendLine(h)
 }
 
 // attachmentRecord frames an attachment's bytes for the spool.

@@ -3,6 +3,8 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -173,10 +175,33 @@ type pendingRecord struct {
 	body []byte
 }
 
+// dayKey is a tenant and a retention day, as a Unix day number.
+type dayKey struct {
+	tenant string
+	day    int64
+}
+
+// groupNames names the group of each message (tenant "|" retention day),
+// formatting each distinct one once per batch rather than once per record.
+type groupNames map[dayKey]string
+
+func (n groupNames) of(h *spoolHeader) string {
+	k := dayKey{h.Tenant, h.RetainUntil.Unix() / 86400}
+	if h.RetainUntil.Unix() < 0 {
+		k.day = -1 - (-1-h.RetainUntil.Unix())/86400 // floor for days before 1970
+	}
+	name, ok := n[k]
+	if !ok {
+		name = h.Tenant + "|" + archive.RetentionDay(h.RetainUntil)
+		n[k] = name
+	}
+	return name
+}
+
 // collect reads records from `from` until a group is full, the oldest
 // record is max_age old, a flush is asked for, or the batch is large.
 func (u *uploader) collect(ctx context.Context, from uint64) ([]pendingRecord, uint64, error) {
-	b := batchBuilder{maxBytes: u.maxBytes, next: from, groups: map[string]int64{}}
+	b := batchBuilder{maxBytes: u.maxBytes, next: from, groups: map[string]int64{}, names: groupNames{}}
 	// The watcher turns a flush request into a cancelled read; it is owned
 	// by this call and stopped before it returns.
 	rctx, cancel := context.WithCancel(ctx)
@@ -233,6 +258,7 @@ type batchBuilder struct {
 	recs      []pendingRecord
 	next      uint64
 	groups    map[string]int64
+	names     groupNames
 	total     int64
 	groupFull bool
 }
@@ -245,7 +271,7 @@ func (b *batchBuilder) add(batch []spool.Record) error {
 		}
 		b.recs = append(b.recs, pendingRecord{lsn: r.LSN, head: h, body: body})
 		b.next = r.LSN + 1
-		k := h.Tenant + "|" + archive.RetentionDay(h.RetainUntil)
+		k := b.names.of(&h)
 		b.groups[k] += int64(len(body))
 		b.total += int64(len(body))
 		if b.groups[k] >= b.maxBytes {
@@ -299,7 +325,7 @@ func (u *uploader) readRange(ctx context.Context, from, to uint64) ([]pendingRec
 // group is the records of one tenant and retention day in a batch.
 type group struct {
 	tenant, day string
-	recs        []pendingRecord
+	recs        []*pendingRecord
 }
 
 // segmentKey is the deterministic object key of group i of batch [from, to).
@@ -312,6 +338,7 @@ func (u *uploader) process(ctx context.Context, from, to uint64, recs []pendingR
 	start := time.Now()
 	byKey := map[string]*group{}
 	blobs := map[string]*pendingRecord{}
+	names := groupNames{}
 	for i := range recs {
 		r := &recs[i]
 		if r.head.Kind == kindAttachment {
@@ -321,13 +348,13 @@ func (u *uploader) process(ctx context.Context, from, to uint64, recs []pendingR
 			}
 			continue
 		}
-		day := archive.RetentionDay(r.head.RetainUntil)
-		g := byKey[r.head.Tenant+"|"+day]
+		k := names.of(&r.head)
+		g := byKey[k]
 		if g == nil {
-			g = &group{tenant: r.head.Tenant, day: day}
-			byKey[r.head.Tenant+"|"+day] = g
+			g = &group{tenant: r.head.Tenant, day: k[len(r.head.Tenant)+1:]}
+			byKey[k] = g
 		}
-		g.recs = append(g.recs, *r)
+		g.recs = append(g.recs, r)
 	}
 	// Attachments first: a segment never refers to bytes not yet stored.
 	for key, r := range blobs {
@@ -504,19 +531,20 @@ func (u *uploader) upload(ctx context.Context, seg *archive.Segment, data []byte
 	return u.verify(ctx, seg.Key, seg.SHA256)
 }
 
-// verify re-reads an object and compares its hash.
+// verify re-reads an object and compares its hash, hashing as it reads
+// rather than holding a second copy of the segment in memory.
 func (u *uploader) verify(ctx context.Context, key, sha string) error {
 	rc, err := u.store.Get(ctx, key)
 	if err != nil {
 		return fmt.Errorf("re-read %s: %w", key, err)
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(rc)
-	if err != nil {
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
 		return fmt.Errorf("re-read %s: %w", key, err)
 	}
-	if err := archive.VerifyObject(data, sha); err != nil {
-		return fmt.Errorf("verify %s: %w", key, err)
+	if got := hex.EncodeToString(h.Sum(nil)); got != sha {
+		return fmt.Errorf("verify %s: object hash %s, expected %s: %w", key, got, sha, archive.ErrCorrupt)
 	}
 	return nil
 }

@@ -69,10 +69,28 @@ type Blob struct {
 	Data        []byte
 }
 
-var (
-	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
-	hexPattern  = regexp.MustCompile(`^[0-9a-f]{64}$`)
-)
+// namePattern matches a platform or tenant name: what
+// `^[a-z0-9][a-z0-9_.-]{0,63}$` matches, checked without a regexp engine
+// on every record.
+var namePattern namePat
+
+type namePat struct{}
+
+// MatchString reports whether s is 1 to 64 bytes of [a-z0-9_.-] starting
+// with [a-z0-9].
+func (namePat) MatchString(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] == '_' || s[0] == '.' || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+var hexPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // Record is one message decoded from a payload: its content is final, but
 // it is not yet versioned, stamped with retention or sealed.
@@ -121,18 +139,23 @@ func DecodeJSON(body []byte, ndjson bool, lim Limits, now time.Time) ([]Record, 
 }
 
 func parseInput(it item, lim Limits, now time.Time) (archive.Message, []Blob, *int, *Error) {
-	var in inputMessage
-	dec := json.NewDecoder(bytes.NewReader(it.data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		e := jsonError(it.data, it.line, err)
-		e.Line = it.line
-		return archive.Message{}, nil, nil, e
+	in := it.in
+	if !it.scanned {
+		dec := json.NewDecoder(bytes.NewReader(it.data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			e := jsonError(it.data, it.line, err)
+			e.Line = it.line
+			return archive.Message{}, nil, nil, e
+		}
 	}
 	l := it.line
-	for f, v := range map[string]*json.RawMessage{"id": in.ID, "sha256": in.SHA256, "received_at": in.ReceivedAt, "retain_until": in.RetainUntil, "policy": in.Policy} {
-		if v != nil {
-			return archive.Message{}, nil, nil, badField(l, f, "%s is set by holdfast and must not be sent", f)
+	for _, f := range [...]struct {
+		name string
+		v    *json.RawMessage
+	}{{"id", in.ID}, {"sha256", in.SHA256}, {"received_at", in.ReceivedAt}, {"retain_until", in.RetainUntil}, {"policy", in.Policy}} {
+		if f.v != nil {
+			return archive.Message{}, nil, nil, badField(l, f.name, "%s is set by holdfast and must not be sent", f.name)
 		}
 	}
 	maxRaw := lim.MaxRawBytes
@@ -167,6 +190,10 @@ func parseInput(it item, lim Limits, now time.Time) (archive.Message, []Blob, *i
 		return m, nil, nil, e
 	}
 	switch {
+	case (len(in.Raw) == 0 || string(in.Raw) == "null") && it.text != "":
+		// The scanner's copy of the record: valid UTF-8, as splitBody
+		// checked the whole body, so SetRaw would keep it as text.
+		m.Raw, m.RawEncoding = it.text, archive.RawText
 	case len(in.Raw) == 0 || string(in.Raw) == "null":
 		m.SetRaw(it.data)
 	case in.Raw[0] == '"':

@@ -13,6 +13,11 @@ import (
 type item struct {
 	line int
 	data []byte
+	// scanned says in holds the record, decoded by the scanner, and
+	// text is string(data).
+	scanned bool
+	in      inputMessage
+	text    string
 }
 
 // splitBody splits an ingest body into records: one JSON object, a JSON
@@ -38,7 +43,7 @@ func splitBody(body []byte, ndjson bool) ([]item, *Error) {
 }
 
 func splitNDJSON(body []byte) ([]item, *Error) {
-	var items []item
+	items := make([]item, 0, bytes.Count(body, []byte{'\n'})+1)
 	line := 0
 	for len(body) > 0 {
 		line++
@@ -52,6 +57,10 @@ func splitNDJSON(body []byte) ([]item, *Error) {
 		if len(bytes.TrimSpace(l)) == 0 {
 			continue
 		}
+		if in, text, ok := scanRecord(l); ok {
+			items = append(items, item{line: line, data: l, scanned: true, in: in, text: text})
+			continue
+		}
 		if err := checkObject(l, line); err != nil {
 			return nil, err
 		}
@@ -61,6 +70,9 @@ func splitNDJSON(body []byte) ([]item, *Error) {
 }
 
 func splitArray(body []byte) ([]item, *Error) {
+	if items, ok := scanArray(body); ok {
+		return items, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if _, err := dec.Token(); err != nil {
 		return nil, jsonError(body, 0, err)

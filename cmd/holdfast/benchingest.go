@@ -32,8 +32,12 @@ import (
 // benchOptions are the knobs of `holdfast bench ingest`.
 type benchOptions struct {
 	n, clients, batch, naive, naiveClients, nodes int
-	s3                                            s3.Config
-	dataDir                                       string
+	// rate, when set, offers requests at this many messages per second
+	// (open loop) instead of each client sending as soon as its last
+	// request was answered.
+	rate    float64
+	s3      s3.Config
+	dataDir string
 }
 
 // runBenchIngest measures ingest through the HTTP API of an in-process node
@@ -45,6 +49,7 @@ func runBenchIngest(ctx context.Context, args []string) error {
 	fs.IntVar(&o.n, "n", 200000, "messages to ingest")
 	fs.IntVar(&o.clients, "clients", 8, "concurrent HTTP clients")
 	fs.IntVar(&o.batch, "batch", 250, "messages per request")
+	fs.Float64Var(&o.rate, "rate", 0, "offer this many messages per second, paced (open loop), and measure each ack from the request's scheduled time; 0: every client sends as fast as it is answered")
 	fs.IntVar(&o.naive, "naive", 3000, "messages for the one-PUT-per-message baseline")
 	fs.IntVar(&o.naiveClients, "naive-clients", 32, "concurrent PUTs of the baseline")
 	fs.IntVar(&o.nodes, "nodes", 1, "also run a cluster of this many in-process nodes, for a cluster-wide figure next to the single node's")
@@ -53,6 +58,7 @@ func runBenchIngest(ctx context.Context, args []string) error {
 	fs.StringVar(&o.s3.SecretKey, "s3-secret-key", os.Getenv("HOLDFAST_TEST_S3_SECRET_KEY"), "secret key (HOLDFAST_TEST_S3_SECRET_KEY)")
 	fs.StringVar(&o.dataDir, "data", "", "shared conversation data (default: find ../shared/data)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the ingest phase to this file")
+	memProfile := fs.String("memprofile", "", "write a profile of the allocations made up to the end of the ingest phase (loading the corpus included) to this file")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("bench ingest: %w", errUsage)
 	}
@@ -100,12 +106,21 @@ func runBenchIngest(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *memProfile != "" {
+		if err := writeAllocProfile(*memProfile); err != nil {
+			return err
+		}
+	}
 	naive, err := benchNaive(ctx, o, msgs)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nholdfast bench ingest: %d messages (%.1f MB of JSON), %d clients x %d per request, MinIO at %s\n",
-		o.n, float64(raw)/1e6, o.clients, o.batch, o.s3.Endpoint)
+	load := "as fast as answered"
+	if o.rate > 0 {
+		load = fmt.Sprintf("offered at %.0f msgs/s", o.rate)
+	}
+	fmt.Printf("\nholdfast bench ingest: %d messages (%.1f MB of JSON), %d clients x %d per request (%s), MinIO at %s\n",
+		o.n, float64(raw)/1e6, o.clients, o.batch, load, o.s3.Endpoint)
 	fmt.Printf("  acked:    %9.0f msgs/s  %6.1f MB/s  ack latency p50 %v  p99 %v  (%d requests)\n",
 		res.ackedRate, res.mbps, res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond), len(bodies))
 	fmt.Printf("  stored:   %9.0f msgs/s  (every message in a verified WORM segment after %v)\n", res.storedRate, res.storedAfter.Round(time.Millisecond))
@@ -249,6 +264,13 @@ func benchPipeline(ctx context.Context, o benchOptions, nodeCount int, bodies []
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.clients}}
 	lat := make([]time.Duration, len(bodies))
+	// With a rate, request i is due at start + i·interval and its latency
+	// counts from then, so that a slow answer delaying the next requests
+	// is measured rather than hidden (coordinated omission).
+	var interval time.Duration
+	if o.rate > 0 {
+		interval = time.Duration(float64(o.batch) / o.rate * float64(time.Second))
+	}
 	var next atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
@@ -265,6 +287,10 @@ func benchPipeline(ctx context.Context, o benchOptions, nodeCount int, bodies []
 					return
 				}
 				t0 := time.Now()
+				if interval > 0 {
+					t0 = start.Add(time.Duration(i) * interval)
+					time.Sleep(time.Until(t0))
+				}
 				err := postBatch(ctx, hc, url, token, bodies[i])
 				lat[i] = time.Since(t0)
 				if err != nil {
@@ -363,6 +389,21 @@ func benchNaive(ctx context.Context, o benchOptions, msgs []corpus.Message) (flo
 		return 0, fmt.Errorf("naive baseline: %w", firstErr)
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// writeAllocProfile writes the allocations made since the process started
+// to path: the ingest phase's, and the corpus loading's before it (about a
+// sixth at -n 60000, under main.encodeBatches and corpus).
+func writeAllocProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 func randomHex(n int) string {

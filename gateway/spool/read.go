@@ -12,6 +12,10 @@ import (
 // readBufferSize is the read-ahead of one Read through a file.
 const readBufferSize = 64 << 10
 
+// slabSize is the size of the blocks a Read of several records carves
+// their payloads from: one allocation per block rather than per record.
+const slabSize = 256 << 10
+
 // fileSnap is a consistent copy of a walFile's durable extent, taken under
 // Spool.mu so the disk reads that follow need no lock.
 type fileSnap struct {
@@ -140,6 +144,7 @@ func (fs fileSnap) read(out []Record, from uint64, max int, maxBytes, total int6
 	}
 	defer f.Close()
 	r := newFrameReader(f, off, fs.size, readBufferSize)
+	var slab []byte
 	for lsn <= fs.last {
 		fr, err := r.next()
 		if errors.Is(err, io.EOF) {
@@ -157,8 +162,14 @@ func (fs fileSnap) read(out []Record, from uint64, max int, maxBytes, total int6
 		case len(out) >= max || (maxBytes > 0 && len(out) > 0 && total+int64(fr.length) > maxBytes):
 			return out, total, true, nil
 		default:
-			var data []byte
-			if data, err = r.payload(fr, nil); err == nil {
+			var dst, data []byte
+			if n := int(fr.length); max > 1 && n < slabSize/4 {
+				if cap(slab)-len(slab) < n {
+					slab = make([]byte, 0, slabSize)
+				}
+				dst, slab = slab[len(slab):len(slab)+n:len(slab)+n], slab[:len(slab)+n]
+			}
+			if data, err = r.payload(fr, dst); err == nil {
 				out = append(out, Record{LSN: lsn, Data: data})
 				total += int64(fr.length)
 				lsn++
