@@ -77,15 +77,15 @@ func checkMessageSizes(m *archive.Message, max int64, line int) *Error {
 	if max <= 0 {
 		return nil
 	}
-	fields := map[string]string{
-		"platform": m.Platform, "tenant": m.Tenant, "source_id": m.SourceID, "text": m.Text,
-		"type": m.Type, "conversation.id": m.Conversation.ID, "conversation.name": m.Conversation.Name,
-		"from.id": m.From.ID, "from.name": m.From.Name,
-	}
-	for f, v := range fields {
-		if int64(len(v)) > max {
-			return &Error{Kind: KindTooLarge, Field: f, Line: line,
-				Msg: fmt.Sprintf("%s is %d bytes, more than the %d allowed (http.max_field_bytes)", f, len(v), max)}
+	// In a fixed order, so that the field named is the same every time.
+	for _, f := range [...]struct{ name, value string }{
+		{"platform", m.Platform}, {"tenant", m.Tenant}, {"source_id", m.SourceID}, {"text", m.Text},
+		{"type", m.Type}, {"conversation.id", m.Conversation.ID}, {"conversation.name", m.Conversation.Name},
+		{"from.id", m.From.ID}, {"from.name", m.From.Name},
+	} {
+		if int64(len(f.value)) > max {
+			return &Error{Kind: KindTooLarge, Field: f.name, Line: line,
+				Msg: fmt.Sprintf("%s is %d bytes, more than the %d allowed (http.max_field_bytes)", f.name, len(f.value), max)}
 		}
 	}
 	return nil
