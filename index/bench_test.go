@@ -38,10 +38,18 @@ func benchMessages(b *testing.B, n int) []archive.Message {
 		}
 		return msgs
 	}
+	return corpusMessages(b, dir, n)
+}
+
+// corpusMessages returns the first n messages of corpus.Mixed as tenant
+// acme's archived messages.
+func corpusMessages(tb testing.TB, dir string, n int) []archive.Message {
+	tb.Helper()
 	cms, err := corpus.Mixed(dir, n)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
+	msgs := make([]archive.Message, 0, n)
 	for _, cm := range cms {
 		m := archive.Message{
 			Action: archive.ActionSend, Platform: cm.Platform, Tenant: "acme", SourceID: cm.SourceID,

@@ -24,14 +24,15 @@ type cursor struct {
 	Offset int    `json:"o,omitempty"` // relevance: hits before the next page
 	// Total is the first page's total, which later pages repeat instead of
 	// counting every older partition again: on a large archive that count
-	// is most of a deep page's cost.
+	// is most of a deep page's cost. Gte says it is a lower bound.
 	Total uint64 `json:"n,omitempty"`
+	Gte   bool   `json:"g,omitempty"`
 }
 
 // encodeCursor returns the cursor after the hit docID sent at sentAt, of a
-// search whose first page counted total hits.
-func encodeCursor(sentAt time.Time, docID string, total uint64) string {
-	return encode(cursor{Sort: "t", Key: sentAt.UTC().Format(time.RFC3339Nano), ID: docID, Total: total})
+// search whose first page counted total hits (at least, when gte).
+func encodeCursor(sentAt time.Time, docID string, total uint64, gte bool) string {
+	return encode(cursor{Sort: "t", Key: sentAt.UTC().Format(time.RFC3339Nano), ID: docID, Total: total, Gte: gte})
 }
 
 // encodeRankingCursor returns the cursor of the page at offset in ranking.
@@ -40,16 +41,25 @@ func encodeRankingCursor(ranking string, offset int) string {
 }
 
 func encode(c cursor) string {
-	b, _ := json.Marshal(c) // strings and an int: cannot fail
+	b, _ := json.Marshal(c) // strings, ints and a bool: cannot fail
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// decodeCursor returns the SearchAfter values of s and, for the time sort,
-// the month of its sent_at and the first page's total; for relevance, the
-// ranking and the offset of the page.
-func decodeCursor(s string, relevance bool) ([]string, int, uint64, error) {
-	bad := func(why string) ([]string, int, uint64, error) {
-		return nil, 0, 0, fmt.Errorf("cursor: %s: %w", why, ErrBadRequest)
+// position is a decoded cursor. For the time sort: the SearchAfter values
+// (sent_at, doc id), the sent_at and its month, and the first page's total;
+// for relevance: the ranking id (after) and the offset of the page (month).
+type position struct {
+	after    []string
+	at       time.Time
+	month    int
+	total    uint64
+	totalGte bool
+}
+
+// decodeCursor reads cursor s of a search with the given sort.
+func decodeCursor(s string, relevance bool) (position, error) {
+	bad := func(why string) (position, error) {
+		return position{}, fmt.Errorf("cursor: %s: %w", why, ErrBadRequest)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
@@ -68,12 +78,12 @@ func decodeCursor(s string, relevance bool) ([]string, int, uint64, error) {
 		if err != nil {
 			return bad("malformed time")
 		}
-		return []string{c.Key, c.ID}, monthKey(t), c.Total, nil
+		return position{after: []string{c.Key, c.ID}, at: t, month: monthKey(t), total: c.Total, totalGte: c.Gte}, nil
 	case c.Sort == "r" && relevance:
 		if c.Offset <= 0 || c.Key == "" {
 			return bad("malformed")
 		}
-		return []string{c.Key}, c.Offset, 0, nil
+		return position{after: []string{c.Key}, month: c.Offset}, nil
 	}
 	return bad("from a search with another sort order")
 }

@@ -26,15 +26,25 @@
 // the months it overlaps. A time-sorted search reads the months newest
 // first, asking each for only the hits still missing from the page, and
 // stops as soon as the page is full: months are disjoint, so an older month
-// cannot hold a hit that sorts before the page's last one. The cursor holds
-// the last hit's (sent_at, doc id) and is passed to Bleve as SearchAfter,
-// and months newer than the cursor are not read for hits at all, so page
-// 100 costs what page 1 costs. The months not read for hits are only
-// counted (no sort, no stored fields, no scoring) to keep Total exact.
+// cannot hold a hit that sorts before the page's last one. Bleve's sort
+// reads the sort values of every match it is given, so a month with many
+// matches is read in windows of sent_at, newest first, the same way; a
+// month with few has its matches loaded and sorted without bleve's sort.
+// The cursor holds the last hit's (sent_at, doc id), and what is newer
+// than the cursor is not read at all, so page 100 costs what page 1 costs.
+// What the first page does not read is only counted (no sort, no stored
+// fields, no scoring), up to TotalCountLimit matches and TotalCountTime:
+// past either, Total is a lower bound and Result.TotalRelation says so
+// (Request.ExactTotal counts everything). See timesort.go and count.go.
+// Time-sorted searches run word searches and one-term phrases as plain
+// term searches (rewrite.go), and excluded tenants are a top-level "must
+// not" (query.go): unscored, bleve then intersects the terms and the
+// filters as bitmaps.
+//
 // Relevance-sorted searches read every month in range at once (a Bleve
 // IndexAlias) for scores and ids only, then load the stored fields and
 // highlights of the page's hits from their own months; scores are per
-// month.
+// month, and the total is exact.
 //
 // # Versions
 //

@@ -78,8 +78,9 @@ type Index struct {
 
 	rankings rankings // relevance search snapshots
 
-	searched atomic.Uint64 // partition searches for hits, for Stats
-	counted  atomic.Uint64 // partition searches for counts only
+	searched atomic.Uint64 // partitions read for hits, for Stats
+	windows  atomic.Uint64 // their windows (timesort.go)
+	counted  atomic.Uint64 // partitions only counted
 }
 
 // partition is one month's bleve index, opened on first use.
@@ -219,14 +220,18 @@ type Stats struct {
 	// Partitions is the number of monthly partitions on disk; Open, how
 	// many of them are open.
 	Partitions, Open int
-	// PartitionSearches counts the searches of one partition for hits
-	// since Open; PartitionCounts, those that only counted matches.
-	PartitionSearches, PartitionCounts uint64
+	// PartitionSearches counts the partitions that searches read for
+	// hits since Open, and WindowSearches the searches of a window of
+	// sent_at that took (one or more per partition read for a time-sorted
+	// page, see timesort.go); PartitionCounts counts the partitions that
+	// searches only counted matches in.
+	PartitionSearches, WindowSearches, PartitionCounts uint64
 }
 
 // Stats returns the index's statistics.
 func (ix *Index) Stats() Stats {
-	s := Stats{Checkpoint: ix.Checkpoint(), PartitionSearches: ix.searched.Load(), PartitionCounts: ix.counted.Load()}
+	s := Stats{Checkpoint: ix.Checkpoint(), PartitionSearches: ix.searched.Load(),
+		WindowSearches: ix.windows.Load(), PartitionCounts: ix.counted.Load()}
 	ix.pmu.RLock()
 	defer ix.pmu.RUnlock()
 	s.Partitions = len(ix.parts)

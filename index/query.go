@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,27 @@ const (
 	// DayFacetSize is the number of days returned, oldest first: the most
 	// frequent ones when the matches span more.
 	DayFacetSize = 400
+)
+
+// Values of Result.TotalRelation (Elasticsearch's and bleve's).
+const (
+	// TotalRelationEq: Total is the number of matches.
+	TotalRelationEq = "eq"
+	// TotalRelationGte: Total is a lower bound of the number of matches.
+	TotalRelationGte = "gte"
+)
+
+// How much a time-sorted search counts for Result.Total beyond what its
+// page read: at most TotalCountLimit matches in all (Elasticsearch's
+// track_total_hits default), and, in an archive of more than 100,000
+// documents, until TotalCountTime after the search started. Past either,
+// Total is a lower bound. The page costs the same with or without a
+// count, but the exact count of a common word, or of a phrase of common
+// words (every document with both words is checked for the phrase), in a
+// large archive costs far more than the page.
+const (
+	TotalCountLimit = 10_000
+	TotalCountTime  = 25 * time.Millisecond
 )
 
 // Request is one search. Filters are ANDed with each other and with Query;
@@ -67,7 +89,12 @@ type Request struct {
 	// Cursor continues from the page that returned it.
 	Cursor string
 	// Facets asks for counts by platform, sender, conversation and day.
+	// Facet counts are exact, and so is Total then.
 	Facets bool
+	// ExactTotal asks a time-sorted search to count every match for Total
+	// however long it takes, instead of stopping at TotalCountLimit or
+	// TotalCountTime (see Result.TotalRelation).
+	ExactTotal bool
 	// Highlight asks for fragments of the text with the matches marked.
 	Highlight bool
 	// Location is the time zone of dates in Query written without one;
@@ -77,11 +104,19 @@ type Request struct {
 
 // Result is one page of hits.
 type Result struct {
-	// Total is the number of matching documents: counted on the first page
-	// and repeated by later pages of the same search (cursor), so a deep
-	// page does not count the whole archive again.
+	// Total is the number of matching documents, or a lower bound of it
+	// when TotalRelation is TotalRelationGte. It is counted on the first
+	// page and repeated by later pages of the same search (cursor), so a
+	// deep page does not count the whole archive again.
 	Total uint64 `json:"total"`
-	Hits  []Hit  `json:"hits"`
+	// TotalRelation says what Total is: TotalRelationEq, the number of
+	// matches; or TotalRelationGte, at least that many. A time-sorted
+	// search stops counting at TotalCountLimit matches or TotalCountTime
+	// into the search, unless the request asks for ExactTotal or Facets;
+	// a relevance search always counts them all. Hits and cursors are
+	// exact either way: only the count is cut short.
+	TotalRelation string `json:"total_relation"`
+	Hits          []Hit  `json:"hits"`
 	// Cursor fetches the next page; "" when there is none.
 	Cursor string `json:"cursor,omitempty"`
 	// Truncated is true on the last page of a relevance search that
@@ -132,20 +167,32 @@ type Hit struct {
 
 // plan is a validated Request.
 type plan struct {
-	q                  query.Query
+	// The query is kept in parts so that a time window can be put in
+	// place of the request's range (see timesort.go): the user's query (nil
+	// for every document), the filters but the time range, the excluded
+	// tenants (nil for none), and the request's bounds of sent_at.
+	user     query.Query
+	filters  []query.Query
+	exclude  query.Query
+	from, to time.Time
+	q        query.Query // the whole query, over [from, to)
+
 	size               int
 	relevance          bool
-	after              []string // time sort: the cursor's sort values; relevance: the ranking id
-	afterMonth         int      // time sort: the month of the cursor's sent_at; relevance: the page's offset
-	total              uint64   // time sort: the first page's total, carried by the cursor
+	after              []string  // time sort: the cursor's sort values; relevance: the ranking id
+	afterMonth         int       // time sort: the month of the cursor's sent_at; relevance: the page's offset
+	afterAt            time.Time // time sort: the cursor's sent_at
+	total              uint64    // time sort: the first page's total, carried by the cursor
+	totalGte           bool      // and whether it is a lower bound
+	exactTotal         bool
 	fromMonth, toMonth int
 	facets, highlight  bool
 }
 
 // newPlan validates r and translates it into a bleve query.
 func newPlan(r Request) (*plan, error) {
-	pl := &plan{size: r.Size, facets: r.Facets, highlight: r.Highlight,
-		fromMonth: math.MinInt, toMonth: math.MaxInt}
+	pl := &plan{size: r.Size, facets: r.Facets, highlight: r.Highlight, exactTotal: r.ExactTotal,
+		from: r.From, to: r.To, fromMonth: math.MinInt, toMonth: math.MaxInt}
 	switch {
 	case pl.size == 0:
 		pl.size = DefaultSize
@@ -169,17 +216,25 @@ func newPlan(r Request) (*plan, error) {
 		pl.toMonth = monthKey(r.To.Add(-time.Nanosecond))
 	}
 	if r.Cursor != "" {
-		var err error
-		if pl.after, pl.afterMonth, pl.total, err = decodeCursor(r.Cursor, pl.relevance); err != nil {
+		c, err := decodeCursor(r.Cursor, pl.relevance)
+		if err != nil {
 			return nil, err
 		}
+		pl.after, pl.afterMonth, pl.afterAt, pl.total, pl.totalGte = c.after, c.month, c.at, c.total, c.totalGte
 	}
 
-	user, err := userQuery(r)
-	if err != nil {
+	var err error
+	if pl.user, err = userQuery(r); err != nil {
 		return nil, err
 	}
-	pl.q = combine(user, filters(r), pl.relevance)
+	if pl.user != nil && !pl.relevance {
+		pl.user = plainTerms(pl.user)
+	}
+	pl.filters = filters(r)
+	if len(r.ExcludeTenants) > 0 {
+		pl.exclude = anyOf(fieldTenant, r.ExcludeTenants)
+	}
+	pl.q = pl.query(r.From, r.To)
 	return pl, nil
 }
 
@@ -200,7 +255,8 @@ func userQuery(r Request) (query.Query, error) {
 	return q, nil
 }
 
-// filters returns r's filters, the time range and the latest-version rule.
+// filters returns r's filters and the latest-version rule; not the time
+// range (see plan.query) nor the excluded tenants (plan.exclude).
 func filters(r Request) []query.Query {
 	fs := make([]query.Query, 0, 10)
 	for _, f := range []struct {
@@ -221,17 +277,6 @@ func filters(r Request) []query.Query {
 			fs = append(fs, anyOf(fieldSegment, r.Segments))
 		}
 	}
-	if len(r.ExcludeTenants) > 0 {
-		b := query.NewBooleanQuery([]query.Query{query.NewMatchAllQuery()}, nil,
-			[]query.Query{anyOf(fieldTenant, r.ExcludeTenants)})
-		fs = append(fs, b)
-	}
-	if !r.From.IsZero() || !r.To.IsZero() {
-		incl, excl := true, false
-		q := query.NewDateRangeInclusiveQuery(r.From, r.To, &incl, &excl)
-		q.SetField(fieldSentAt)
-		fs = append(fs, q)
-	}
 	if !r.AllVersions {
 		q := query.NewBoolFieldQuery(true)
 		q.SetField(fieldLatest)
@@ -240,22 +285,61 @@ func filters(r Request) []query.Query {
 	return fs
 }
 
-// combine joins the user's query and the filters. For relevance the
-// filters do not score.
-func combine(user query.Query, filters []query.Query, relevance bool) query.Query {
-	switch {
-	case user == nil && len(filters) == 0:
-		return query.NewMatchAllQuery()
-	case user == nil:
-		return query.NewConjunctionQuery(filters)
-	case len(filters) == 0:
-		return user
-	case relevance:
-		b := query.NewBooleanQuery([]query.Query{user}, nil, nil)
-		b.Filter = query.NewConjunctionQuery(filters)
-		return b
+// query returns the plan's query with sent_at in [from, to) (zero: open)
+// in place of the request's range.
+func (pl *plan) query(from, to time.Time) query.Query {
+	fs := pl.filters
+	if !from.IsZero() || !to.IsZero() {
+		incl, excl := true, false
+		q := query.NewDateRangeInclusiveQuery(from, to, &incl, &excl)
+		q.SetField(fieldSentAt)
+		fs = append(slices.Clip(fs), q)
 	}
-	return query.NewConjunctionQuery(append([]query.Query{user}, filters...))
+	return combine(pl.user, fs, pl.exclude, pl.relevance)
+}
+
+// combine joins the user's query, the filters and the exclusion (nil for
+// none). For relevance the filters do not score.
+//
+// The exclusion is a "must not" around everything else: bleve then runs
+// the rest as it would without it (a conjunction of term filters and a
+// term or a date range, unscored, is an intersection of bitmaps) and
+// checks the exclusion only on the documents that match the rest. As a
+// conjunct ("every document but these") it would step through every
+// document that the other conjuncts match, one by one.
+func combine(user query.Query, filters []query.Query, exclude query.Query, relevance bool) query.Query {
+	var q query.Query
+	switch {
+	case relevance && user != nil && (len(filters) > 0 || exclude != nil):
+		b := query.NewBooleanQuery([]query.Query{user}, nil, nil)
+		if len(filters) > 0 {
+			b.Filter = query.NewConjunctionQuery(filters)
+		}
+		b.MustNot = exclude
+		return b
+	case user != nil && len(filters) > 0:
+		// One flat conjunction: bleve intersects it as bitmaps when its
+		// parts are all terms (see plainTerms), a nested one it cannot.
+		var qs []query.Query
+		if c, ok := user.(*query.ConjunctionQuery); ok {
+			qs = append(qs, c.Conjuncts...)
+		} else {
+			qs = append(qs, user)
+		}
+		q = query.NewConjunctionQuery(append(qs, filters...))
+	case user != nil:
+		q = user
+	case len(filters) == 1:
+		q = filters[0]
+	case len(filters) > 1:
+		q = query.NewConjunctionQuery(filters)
+	default:
+		q = query.NewMatchAllQuery()
+	}
+	if exclude == nil {
+		return q
+	}
+	return &query.BooleanQuery{Must: q, MustNot: exclude}
 }
 
 // anyOf matches documents whose keyword field is one of vals.

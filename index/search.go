@@ -13,11 +13,10 @@ import (
 	"github.com/blevesearch/bleve/v2/search/query"
 )
 
-// Search runs r. Time-sorted searches read the partitions newest first and
-// stop reading hits as soon as the page is full: a partition older than
-// the page's last hit cannot contribute to it. The partitions not read for
-// hits are only counted (no sorting, no stored fields) so that Total stays
-// exact.
+// Search runs r. Time-sorted searches read the partitions newest first, in
+// windows of sent_at, and stop reading hits as soon as the page is full
+// (see timesort.go); what they did not read is only counted (count.go).
+// Relevance searches rank every partition in range at once (ranking.go).
 func (ix *Index) Search(ctx context.Context, r Request) (Result, error) {
 	start := time.Now()
 	if err := ix.enter(); err != nil {
@@ -33,7 +32,7 @@ func (ix *Index) Search(ctx context.Context, r Request) (Result, error) {
 	if pl.relevance {
 		res, err = ix.searchRelevance(ctx, pl, parts)
 	} else {
-		res, err = ix.searchTime(ctx, pl, parts)
+		res, err = ix.searchTime(ctx, pl, parts, start)
 	}
 	if err != nil {
 		return Result{}, err
@@ -42,9 +41,10 @@ func (ix *Index) Search(ctx context.Context, r Request) (Result, error) {
 	return res, nil
 }
 
-// request builds the search of one partition (or alias) for size hits.
-func (pl *plan) request(size int) *bleve.SearchRequest {
-	req := bleve.NewSearchRequestOptions(pl.q, size, 0, false)
+// request builds the search of q in one partition (or alias) for size
+// hits.
+func (pl *plan) request(q query.Query, size int) *bleve.SearchRequest {
+	req := bleve.NewSearchRequestOptions(q, size, 0, false)
 	req.Fields = storedFields
 	if pl.relevance {
 		req.SortByCustom(search.SortOrder{&search.SortScore{Desc: true}, &search.SortDocID{}})
@@ -56,7 +56,7 @@ func (pl *plan) request(size int) *bleve.SearchRequest {
 		req.Score = bleve.ScoreNone
 	}
 	req.SearchAfter = pl.after
-	if pl.highlight {
+	if pl.highlight && pl.user != nil { // without the user's query, nothing to mark
 		req.Highlight = bleve.NewHighlight()
 		req.Highlight.AddField(fieldText)
 	}
@@ -73,60 +73,6 @@ func facetRequests() bleve.FacetsRequest {
 		FacetConversation: bleve.NewFacetRequest(fieldConv, FacetSize),
 		FacetDay:          bleve.NewFacetRequest(fieldDay, DayFacetSize),
 	}
-}
-
-// searchTime walks the partitions newest first (see Search).
-func (ix *Index) searchTime(ctx context.Context, pl *plan, parts []*partition) (Result, error) {
-	need := pl.size + 1 // one more than a page tells whether there is a next one
-	var (
-		res    Result
-		hits   search.DocumentMatchCollection
-		facets search.FacetResults
-		rest   []bleve.Index
-	)
-	for _, p := range parts {
-		idx, err := p.open(ix.mapping)
-		if errors.Is(err, errDropped) {
-			continue
-		}
-		if err != nil {
-			return Result{}, err
-		}
-		res.Partitions++
-		if len(hits) >= need || (pl.after != nil && p.month > pl.afterMonth) {
-			rest = append(rest, idx)
-			continue
-		}
-		sr, err := idx.SearchInContext(ctx, pl.request(need-len(hits)))
-		ix.searched.Add(1)
-		if err != nil {
-			return Result{}, fmt.Errorf("search %s: %w", monthName(p.month), err)
-		}
-		res.Total += sr.Total
-		facets = mergeFacets(facets, sr.Facets)
-		hits = append(hits, sr.Hits...)
-	}
-	if pl.total > 0 {
-		// A later page: the first page's total stands; the partitions
-		// this page did not read are not counted again.
-		res.Total = pl.total
-		rest = nil
-	}
-	if len(rest) > 0 {
-		req := bleve.NewSearchRequestOptions(pl.q, 0, 0, false)
-		req.Score = bleve.ScoreNone
-		if pl.facets {
-			req.Facets = facetRequests()
-		}
-		sr, err := bleve.NewIndexAlias(rest...).SearchInContext(ctx, req)
-		ix.counted.Add(uint64(len(rest)))
-		if err != nil {
-			return Result{}, fmt.Errorf("count: %w", err)
-		}
-		res.Total += sr.Total
-		facets = mergeFacets(facets, sr.Facets)
-	}
-	return ix.finish(res, pl, hits, facets)
 }
 
 // searchRelevance answers a relevance search from a ranking snapshot (see
@@ -162,9 +108,9 @@ func (ix *Index) searchRelevance(ctx context.Context, pl *plan, parts []*partiti
 		}
 	} else {
 		if len(idxs) == 0 {
-			return ix.finish(Result{}, pl, nil, nil)
+			return ix.finish(Result{TotalRelation: TotalRelationEq}, pl, nil, nil)
 		}
-		req := pl.request(MaxRelevanceHits)
+		req := pl.request(pl.q, MaxRelevanceHits)
 		req.Fields, req.Highlight, req.SearchAfter = nil, nil, nil
 		sr, err := bleve.NewIndexAlias(idxs...).SearchInContext(ctx, req)
 		ix.searched.Add(uint64(len(idxs)))
@@ -186,7 +132,7 @@ func (ix *Index) searchRelevance(ctx context.Context, pl *plan, parts []*partiti
 	if err := ix.loadHits(ctx, pl, byName, page); err != nil {
 		return Result{}, err
 	}
-	res, err := ix.finish(Result{Total: rk.total, Partitions: len(idxs)}, pl, page, rk.facets)
+	res, err := ix.finish(Result{Total: rk.total, TotalRelation: TotalRelationEq, Partitions: len(idxs)}, pl, page, rk.facets)
 	if err != nil {
 		return Result{}, err
 	}
@@ -212,7 +158,7 @@ func (ix *Index) loadHits(ctx context.Context, pl *plan, byName map[string]bleve
 		if idx == nil {
 			continue // the partition was dropped since the ranking
 		}
-		req := pl.request(len(docs))
+		req := pl.request(pl.q, len(docs))
 		req.Query = query.NewConjunctionQuery([]query.Query{query.NewDocIDQuery(docs), pl.q})
 		req.SearchAfter, req.Facets = nil, nil
 		lr, err := idx.SearchInContext(ctx, req)
@@ -256,7 +202,7 @@ func (ix *Index) finish(res Result, pl *plan, hits search.DocumentMatchCollectio
 	}
 	if more {
 		last := hits[len(hits)-1]
-		res.Cursor = encodeCursor(res.Hits[len(res.Hits)-1].SentAt, last.ID, res.Total)
+		res.Cursor = encodeCursor(res.Hits[len(res.Hits)-1].SentAt, last.ID, res.Total, res.TotalRelation == TotalRelationGte)
 	}
 	if pl.facets {
 		res.Facets = facetCounts(facets)
