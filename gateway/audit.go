@@ -45,7 +45,9 @@ type AuditEvent struct {
 	Target string         `json:"target,omitempty"`
 	Query  map[string]any `json:"query,omitempty"`
 	Hits   *uint64        `json:"hits,omitempty"`
-	Status int            `json:"status"`
+	// HitsAtLeast: Hits is a lower bound (the search stopped counting).
+	HitsAtLeast bool `json:"hits_at_least,omitempty"`
+	Status      int  `json:"status"`
 }
 
 // auditor numbers this node's audit events.
@@ -88,7 +90,11 @@ func (ev AuditEvent) summary() string {
 		fmt.Fprintf(&b, " %s", q)
 	}
 	if ev.Hits != nil {
-		fmt.Fprintf(&b, " → %d hits", *ev.Hits)
+		at := ""
+		if ev.HitsAtLeast {
+			at = "at least "
+		}
+		fmt.Fprintf(&b, " → %s%d hits", at, *ev.Hits)
 	}
 	fmt.Fprintf(&b, " from %s, status %d", ev.Remote, ev.Status)
 	return b.String()

@@ -49,9 +49,12 @@ type searchParams struct {
 
 // searchAnswer is the JSON answer of a search.
 type searchAnswer struct {
-	Total  uint64    `json:"total"`
-	Hits   []hitView `json:"hits"`
-	Cursor string    `json:"cursor,omitempty"`
+	Total uint64 `json:"total"`
+	// TotalRelation is "eq" when Total is exact, "gte" when it is a
+	// lower bound (a time-sorted search stops counting at 10,000).
+	TotalRelation string    `json:"total_relation"`
+	Hits          []hitView `json:"hits"`
+	Cursor        string    `json:"cursor,omitempty"`
 	// Truncated: a relevance search matched more than it ranks; page by
 	// time to see every hit.
 	Truncated bool                          `json:"truncated,omitempty"`
@@ -119,13 +122,16 @@ func (g *Gateway) search(w http.ResponseWriter, r *http.Request, action string, 
 		return
 	}
 	ev.Status, ev.Hits = http.StatusOK, &res.Total
+	if res.TotalRelation == index.TotalRelationGte {
+		ev.HitsAtLeast = true
+	}
 	// No audit record, no answer: a search that cannot be put on the
 	// record is refused.
 	if err := g.audit(r.Context(), ev); err != nil {
 		writeAuditFailure(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, searchAnswer{Total: res.Total, Hits: g.hitViews(res.Hits), Cursor: res.Cursor, Truncated: res.Truncated,
+	writeJSON(w, http.StatusOK, searchAnswer{Total: res.Total, TotalRelation: res.TotalRelation, Hits: g.hitViews(res.Hits), Cursor: res.Cursor, Truncated: res.Truncated,
 		Facets: res.Facets, TookMS: float64(res.Took.Microseconds()) / 1000})
 }
 

@@ -78,9 +78,10 @@ func runSearch(ctx context.Context, args []string) error {
 			return err
 		}
 		var ans struct {
-			Total  uint64      `json:"total"`
-			Hits   []searchHit `json:"hits"`
-			Cursor string      `json:"cursor"`
+			Total    uint64      `json:"total"`
+			Relation string      `json:"total_relation"`
+			Hits     []searchHit `json:"hits"`
+			Cursor   string      `json:"cursor"`
 		}
 		if err := json.Unmarshal(raw, &ans); err != nil {
 			return fmt.Errorf("decode search answer: %w", err)
@@ -101,14 +102,14 @@ func runSearch(ctx context.Context, args []string) error {
 		if ans.Cursor == "" {
 			if !*asJSON {
 				w.Flush()
-				fmt.Printf("\n%d of %d hits\n", shown, ans.Total)
+				fmt.Printf("\n%d of %s hits\n", shown, totalText(ans.Total, ans.Relation))
 			}
 			return nil
 		}
 		q.Set("cursor", ans.Cursor)
 		if !*asJSON && (*pages != 0 && page+1 == *pages) {
 			w.Flush()
-			fmt.Printf("\n%d of %d hits (more: -pages 0, or -size)\n", shown, ans.Total)
+			fmt.Printf("\n%d of %s hits (more: -pages 0, or -size)\n", shown, totalText(ans.Total, ans.Relation))
 		}
 	}
 	return w.Flush()
@@ -130,4 +131,12 @@ func clip(s string, n int) string {
 	}
 	r := []rune(s)
 	return string(r[:n-1]) + "…"
+}
+
+// totalText shows a total that may be a lower bound ("at least 10000").
+func totalText(n uint64, relation string) string {
+	if relation == "gte" {
+		return fmt.Sprintf("at least %d", n)
+	}
+	return strconv.FormatUint(n, 10)
 }
