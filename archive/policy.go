@@ -121,8 +121,5 @@ func (rp *RulePolicy) matches(m *Message, p Participant) bool {
 // at least Floor after now.
 func (r *Rules) Stamp(m *Message, now time.Time) {
 	name, until := r.Resolve(m)
-	if min := now.UTC().Add(r.Floor); until.Before(min) {
-		until = min
-	}
-	m.Policy, m.RetainUntil = name, until.UTC()
+	m.Policy, m.RetainUntil = name, AtLeastFloor(until, r.Floor, now)
 }

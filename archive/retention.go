@@ -14,7 +14,12 @@ type Period interface {
 // retain-until date in the past, and a back-filled record whose retention
 // already ran out is still kept for the floor.
 func RetainUntil(sentAt time.Time, period Period, floor time.Duration, now time.Time) time.Time {
-	until := period.AddTo(sentAt.UTC())
+	return AtLeastFloor(period.AddTo(sentAt.UTC()), floor, now)
+}
+
+// AtLeastFloor returns until, raised to floor after now when it is sooner:
+// the least retention any record, or any object holding records, gets.
+func AtLeastFloor(until time.Time, floor time.Duration, now time.Time) time.Time {
 	if min := now.UTC().Add(floor); until.Before(min) {
 		until = min
 	}

@@ -552,10 +552,7 @@ func (u *uploader) verify(ctx context.Context, key, sha string) error {
 // lockUntil is the retain-until date an object holding records kept until
 // t is written with: t, or the floor from now when t is sooner.
 func (u *uploader) lockUntil(t time.Time) time.Time {
-	if min := time.Now().UTC().Add(u.floor); t.Before(min) {
-		return min
-	}
-	return t
+	return archive.AtLeastFloor(t, u.floor, time.Now())
 }
 
 // putAttachment stores an attachment's bytes once; when they are already
