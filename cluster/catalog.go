@@ -135,22 +135,11 @@ func (n *Node) SealSegments(ctx context.Context, segs []archive.Segment) error {
 			return fmt.Errorf("seal segments: %w", err)
 		}
 	}
-	if err := n.enter(); err != nil {
-		return err
-	}
-	defer n.wg.Done()
-	ctx, cancel := n.opContext(ctx)
-	defer cancel()
-
-	var cmds [][]byte
+	var cmds []Command
 	for chunk := range slices.Chunk(segs, maxSegmentsPerCommand) {
-		data, err := encodeCommand(Command{Op: OpSegmentSealed, Segments: chunk})
-		if err != nil {
-			return fmt.Errorf("seal segments: %w", err)
-		}
-		cmds = append(cmds, data)
+		cmds = append(cmds, Command{Op: OpSegmentSealed, Segments: chunk})
 	}
-	if _, err := n.applyAnywhere(ctx, cmds); err != nil {
+	if err := n.apply(ctx, cmds...); err != nil {
 		return fmt.Errorf("seal segments: %w", err)
 	}
 	return nil

@@ -126,7 +126,12 @@ func (n *Node) coverHold(ctx context.Context, r *Retention, h archive.Hold, log 
 		return fmt.Errorf("hold %s: match segments: %w", h.ID, err)
 	}
 	keys := slices.Sorted(maps.Keys(found))
-	parts := chunks(keys, coverChunk)
+	// One command per chunk of segments, the last (or the only one, when
+	// nothing matched) recording how far the check went.
+	parts := slices.Collect(slices.Chunk(keys, coverChunk))
+	if len(parts) == 0 {
+		parts = [][]string{nil}
+	}
 	for i, chunk := range parts {
 		cov := make(map[string]int, len(chunk))
 		for _, key := range chunk {
@@ -140,12 +145,6 @@ func (n *Node) coverHold(ctx context.Context, r *Retention, h archive.Hold, log 
 			c.CoveredSeq = target
 		}
 		if err := n.apply(ctx, c); err != nil {
-			return fmt.Errorf("hold %s: record coverage: %w", h.ID, err)
-		}
-	}
-	if len(keys) == 0 {
-		err := n.apply(ctx, Command{Op: OpHoldCovered, commandBody: commandBody{HoldID: h.ID, CoveredSeq: target, At: n.cfg.now().UTC()}})
-		if err != nil {
 			return fmt.Errorf("hold %s: record coverage: %w", h.ID, err)
 		}
 	}
@@ -217,22 +216,8 @@ func (n *Node) releaseSegments(ctx context.Context, r *Retention, h archive.Hold
 			return fmt.Errorf("release hold %s: record: %w", h.ID, err)
 		}
 	}
-	if _, err := n.settleEmptyRelease(ctx, h); err != nil {
-		return err
-	}
 	log.WithFields(logrus.Fields{"hold": h.ID, "matter": h.Matter, "lifted": lifted}).Info("legal hold released")
 	return nil
-}
-
-// settleEmptyRelease records the end of a release that had nothing left to
-// lift (an empty hold_unheld moves it to released).
-func (n *Node) settleEmptyRelease(ctx context.Context, h archive.Hold) (bool, error) {
-	cur, err := n.Hold(h.ID)
-	if err != nil || cur.State != archive.HoldReleasing {
-		return false, err
-	}
-	err = n.apply(ctx, Command{Op: OpHoldUnheld, commandBody: commandBody{HoldID: h.ID, At: n.cfg.now().UTC()}})
-	return err == nil, err
 }
 
 // setLegalHold turns the legal hold of the segment's catalogued version on
@@ -253,13 +238,4 @@ func (n *Node) setLegalHold(ctx context.Context, store archive.ObjectStore, key 
 		return fmt.Errorf("set legal hold %v on %s: %w", on, key, err)
 	}
 	return nil
-}
-
-// chunks splits s into pieces of at most size; none for an empty s.
-func chunks[T any](s []T, size int) [][]T {
-	var out [][]T
-	for c := range slices.Chunk(s, size) {
-		out = append(out, c)
-	}
-	return out
 }

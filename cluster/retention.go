@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -310,7 +311,7 @@ func (w *catalogWriter) settleRelease(h archive.Hold) error {
 		return nil
 	}
 	prefix := pairKey(h.ID, "")
-	if k, _ := w.tx.Bucket(bucketHoldSegments).Cursor().Seek(prefix); hasPrefix(k, prefix) {
+	if k, _ := w.tx.Bucket(bucketHoldSegments).Cursor().Seek(prefix); bytes.HasPrefix(k, prefix) {
 		return nil
 	}
 	h.State = archive.HoldReleased
@@ -531,8 +532,4 @@ func pairKey(a, b string) []byte {
 	k = append(k, a...)
 	k = append(k, 0)
 	return append(k, b...)
-}
-
-func hasPrefix(k, prefix []byte) bool {
-	return k != nil && len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix)
 }

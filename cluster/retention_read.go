@@ -85,7 +85,7 @@ func (n *Node) HoldSegments(id, after string, limit int) ([]HoldSegment, error) 
 		if after != "" && k != nil && bytes.Equal(k, pairKey(id, after)) {
 			k, v = c.Next()
 		}
-		for ; hasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
+		for ; bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
 			out = append(out, HoldSegment{Key: string(k[len(prefix):]), Messages: int(getU64(v))})
 		}
 		return nil
@@ -114,7 +114,7 @@ func heldBy(tx *bolt.Tx, key string) []string {
 	var ids []string
 	prefix := pairKey(key, "")
 	c := tx.Bucket(bucketCoverage).Cursor()
-	for k, _ := c.Seek(prefix); hasPrefix(k, prefix); k, _ = c.Next() {
+	for k, _ := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		ids = append(ids, string(k[len(prefix):]))
 	}
 	return ids

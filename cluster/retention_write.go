@@ -11,20 +11,28 @@ import (
 	"github.com/holdfast/holdfast/archive"
 )
 
-// apply applies one command through the leader and returns once it is
-// applied here. It may be called on any node.
-func (n *Node) apply(ctx context.Context, c Command) error {
+// apply applies commands through the leader, all proposed before any is
+// awaited, and returns once they are applied here. It may be called on any
+// node.
+func (n *Node) apply(ctx context.Context, cs ...Command) error {
+	if len(cs) == 0 {
+		return nil
+	}
 	if err := n.enter(); err != nil {
 		return err
 	}
 	defer n.wg.Done()
 	ctx, cancel := n.opContext(ctx)
 	defer cancel()
-	data, err := encodeCommand(c)
-	if err != nil {
-		return err
+	cmds := make([][]byte, len(cs))
+	for i, c := range cs {
+		data, err := encodeCommand(c)
+		if err != nil {
+			return err
+		}
+		cmds[i] = data
 	}
-	_, err = n.applyAnywhere(ctx, [][]byte{data})
+	_, err := n.applyAnywhere(ctx, cmds)
 	return err
 }
 
@@ -99,12 +107,13 @@ func (n *Node) StartSweep(ctx context.Context, dryRun bool, trigger, by string) 
 // until (after their objects' retention was extended in storage), so that
 // no sweep considers them before then.
 func (n *Node) RecordRetention(ctx context.Context, keys []string, until time.Time, by string) error {
+	var cmds []Command
 	for chunk := range slices.Chunk(keys, maxSegmentsPerCommand) {
-		err := n.apply(ctx, Command{Op: OpRetentionExtended, commandBody: commandBody{
+		cmds = append(cmds, Command{Op: OpRetentionExtended, commandBody: commandBody{
 			Keys: chunk, Until: until.UTC(), By: by, At: n.cfg.now().UTC()}})
-		if err != nil {
-			return fmt.Errorf("record extended retention: %w", err)
-		}
+	}
+	if err := n.apply(ctx, cmds...); err != nil {
+		return fmt.Errorf("record extended retention: %w", err)
 	}
 	return nil
 }
