@@ -102,7 +102,7 @@ func (ev AuditEvent) summary() string {
 
 // newAuditEvent starts an event for the caller of r.
 func newAuditEvent(r *http.Request, action string) AuditEvent {
-	c, _ := r.Context().Value(callerKey{}).(caller)
+	c := callerOf(r)
 	remote := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(remote); err == nil {
 		remote = host

@@ -117,7 +117,7 @@ func (g *Gateway) handleGetPolicies(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) handlePutPolicies(w http.ResponseWriter, r *http.Request) {
 	var set archive.PolicySet
-	if e := decodeBody(r, &set); e != nil {
+	if e := decodeBody(r, "request body", &set); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -150,7 +150,7 @@ type holdRequest struct {
 
 func (g *Gateway) handlePlaceHold(w http.ResponseWriter, r *http.Request) {
 	var req holdRequest
-	if e := decodeBody(r, &req); e != nil {
+	if e := decodeBody(r, "request body", &req); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -255,7 +255,7 @@ func (g *Gateway) handleReleaseHold(w http.ResponseWriter, r *http.Request) {
 		Reason string `json:"reason"`
 	}
 	if r.ContentLength != 0 {
-		if e := decodeBody(r, &req); e != nil {
+		if e := decodeBody(r, "request body", &req); e != nil {
 			writeError(w, e)
 			return
 		}
@@ -280,7 +280,7 @@ func (g *Gateway) handleStartSweep(w http.ResponseWriter, r *http.Request) {
 		DryRun bool `json:"dry_run"`
 	}
 	if r.ContentLength != 0 {
-		if e := decodeBody(r, &req); e != nil {
+		if e := decodeBody(r, "request body", &req); e != nil {
 			writeError(w, e)
 			return
 		}
@@ -364,7 +364,7 @@ type extendRequest struct {
 // retention wins. Records are never shortened.
 func (g *Gateway) handleExtendRetention(w http.ResponseWriter, r *http.Request) {
 	var req extendRequest
-	if e := decodeBody(r, &req); e != nil {
+	if e := decodeBody(r, "request body", &req); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -473,12 +473,13 @@ func (g *Gateway) auditOK(w http.ResponseWriter, r *http.Request, action, target
 	return true
 }
 
-// decodeBody decodes a JSON request body strictly.
-func decodeBody(r *http.Request, v any) *APIError {
+// decodeBody decodes a JSON request body (at most 1 MiB) strictly; what
+// names it in the error.
+func decodeBody(r *http.Request, what string, v any) *APIError {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: "request body: " + err.Error()}
+		return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: what + ": " + err.Error()}
 	}
 	return nil
 }

@@ -162,12 +162,7 @@ func searchError(err error) *APIError {
 func readSearchParams(r *http.Request) (searchParams, *APIError) {
 	var p searchParams
 	if r.Method == http.MethodPost {
-		dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&p); err != nil {
-			return p, &APIError{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: "search body: " + err.Error()}
-		}
-		return p, nil
+		return p, decodeBody(r, "search body", &p)
 	}
 	q := r.URL.Query()
 	known := map[string]bool{"consistency": true, "q": true, "platform": true, "conversation": true, "participant": true, "sender": true,

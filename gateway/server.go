@@ -109,17 +109,27 @@ func (g *Gateway) handleIngest(w http.ResponseWriter, r *http.Request) {
 	}
 	recs, e := g.accept(r.Context(), decoded, now, r.URL.Query().Get("ack") == "stored")
 	if e != nil {
-		if e.Status == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", strconv.Itoa(DefaultRetryAfter))
-		}
-		writeError(w, e)
+		writeAcceptError(w, e)
 		return
 	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": acceptedOf(recs)})
+}
+
+// writeAcceptError answers a refused ingest; a 503 says when to retry.
+func writeAcceptError(w http.ResponseWriter, e *APIError) {
+	if e.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(DefaultRetryAfter))
+	}
+	writeError(w, e)
+}
+
+// acceptedOf is the "accepted" list of an ingest answer.
+func acceptedOf(recs []*record) []accepted {
 	out := make([]accepted, len(recs))
 	for i, rc := range recs {
 		out[i] = accepted{ID: rc.msg.ID, Version: rc.msg.Version, SHA256: rc.msg.SHA256, Duplicate: rc.duplicate}
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": out})
+	return out
 }
 
 // accept versions, stamps and spools decoded records: the one way in for

@@ -64,21 +64,15 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, src Source) {
 	for k, v := range res.Meta {
 		ans[k] = v
 	}
-	out := []accepted{}
+	var recs []*record
 	if len(res.Records) > 0 {
-		recs, e := g.accept(r.Context(), res.Records, now, r.URL.Query().Get("ack") == "stored")
-		if e != nil {
-			if e.Status == http.StatusServiceUnavailable {
-				w.Header().Set("Retry-After", strconv.Itoa(DefaultRetryAfter))
-			}
-			writeError(w, e)
+		var e *APIError
+		if recs, e = g.accept(r.Context(), res.Records, now, r.URL.Query().Get("ack") == "stored"); e != nil {
+			writeAcceptError(w, e)
 			return
 		}
-		for _, rc := range recs {
-			out = append(out, accepted{ID: rc.msg.ID, Version: rc.msg.Version, SHA256: rc.msg.SHA256, Duplicate: rc.duplicate})
-		}
 	}
-	ans["accepted"] = out
+	ans["accepted"] = acceptedOf(recs)
 	writeJSON(w, http.StatusAccepted, ans)
 }
 
