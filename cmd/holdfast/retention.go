@@ -11,32 +11,15 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/holdfast/holdfast/archive"
+	"github.com/holdfast/holdfast/cluster"
 )
 
 // holdView is a hold as the API answers it.
 type holdView struct {
-	ID       string `json:"id"`
-	Matter   string `json:"matter"`
-	Reason   string `json:"reason"`
-	State    string `json:"state"`
-	Criteria struct {
-		Tenants       []string  `json:"tenants"`
-		Custodians    []string  `json:"custodians"`
-		Conversations []string  `json:"conversations"`
-		Query         string    `json:"query"`
-		From          time.Time `json:"from"`
-		To            time.Time `json:"to"`
-	} `json:"criteria"`
-	CreatedBy  string    `json:"created_by"`
-	CreatedAt  time.Time `json:"created_at"`
-	ReleasedBy string    `json:"released_by"`
-	ReleasedAt time.Time `json:"released_at"`
-	Segments   int       `json:"segments"`
-	Messages   int       `json:"messages"`
-	Covering   []struct {
-		Key      string `json:"key"`
-		Messages int    `json:"messages"`
-	} `json:"covering"`
+	archive.Hold
+	Covering []cluster.HoldSegment `json:"covering"`
 }
 
 // runHold is `holdfast hold create|list|show|release`.
@@ -146,33 +129,6 @@ func criteriaText(h holdView) string {
 	return strings.Join(parts, " ")
 }
 
-// sweepView is a sweep report as the API answers it.
-type sweepView struct {
-	ID         string    `json:"id"`
-	DryRun     bool      `json:"dry_run"`
-	Trigger    string    `json:"trigger"`
-	By         string    `json:"by"`
-	Cutoff     time.Time `json:"cutoff"`
-	State      string    `json:"state"`
-	StartedAt  time.Time `json:"started_at"`
-	FinishedAt time.Time `json:"finished_at"`
-	Nodes      []string  `json:"nodes"`
-	Examined   counts    `json:"examined"`
-	Deleted    counts    `json:"deleted"`
-	Would      counts    `json:"would_delete"`
-	Held       counts    `json:"skipped_held"`
-	Refused    counts    `json:"refused"`
-	Failed     counts    `json:"failed"`
-	Errors     []string  `json:"errors"`
-	Error      string    `json:"error"`
-}
-
-type counts struct {
-	Segments int   `json:"segments"`
-	Messages int   `json:"messages"`
-	Bytes    int64 `json:"bytes"`
-}
-
 // runSweep is `holdfast sweep run|list|show`.
 func runSweep(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -191,11 +147,11 @@ func runSweep(ctx context.Context, args []string) error {
 	c := newClient()
 	switch sub {
 	case "run":
-		var s sweepView
+		var s cluster.Sweep
 		if err := c.postJSON(ctx, "/v1/sweeps", map[string]bool{"dry_run": *dryRun}, &s); err != nil {
 			return fmt.Errorf("sweep run: %w", err)
 		}
-		for *wait && s.State == "running" {
+		for *wait && s.State == cluster.SweepRunning {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -208,7 +164,7 @@ func runSweep(ctx context.Context, args []string) error {
 		return printSweeps(*asJSON, s)
 	case "list":
 		var ans struct {
-			Sweeps []sweepView `json:"sweeps"`
+			Sweeps []cluster.Sweep `json:"sweeps"`
 		}
 		if err := c.do(ctx, http.MethodGet, "/v1/sweeps", "", nil, &ans); err != nil {
 			return fmt.Errorf("sweep list: %w", err)
@@ -218,7 +174,7 @@ func runSweep(ctx context.Context, args []string) error {
 		if len(pos) != 1 {
 			return fmt.Errorf("sweep show ID: %w", errUsage)
 		}
-		var s sweepView
+		var s cluster.Sweep
 		if err := c.do(ctx, http.MethodGet, "/v1/sweeps/"+pos[0], "", nil, &s); err != nil {
 			return fmt.Errorf("sweep show: %w", err)
 		}
@@ -233,7 +189,7 @@ func runSweep(ctx context.Context, args []string) error {
 	return fmt.Errorf("sweep %q: want run, list or show: %w", sub, errUsage)
 }
 
-func printSweeps(asJSON bool, sweeps ...sweepView) error {
+func printSweeps(asJSON bool, sweeps ...cluster.Sweep) error {
 	if asJSON {
 		return printJSON(sweeps)
 	}
@@ -242,14 +198,14 @@ func printSweeps(asJSON bool, sweeps ...sweepView) error {
 	for _, s := range sweeps {
 		del := s.Deleted
 		if s.DryRun {
-			del = s.Would
+			del = s.WouldDelete
 		}
 		state := s.State
 		if s.Error != "" {
 			state += ": " + s.Error
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%d (%d, %d)\t%d\t%d\t%d\t%s\n", s.ID, state, s.DryRun, s.Examined.Segments,
-			del.Segments, del.Messages, del.Bytes, s.Held.Segments, s.Refused.Segments, s.Failed.Segments, s.StartedAt.Format(time.DateTime))
+			del.Segments, del.Messages, del.Bytes, s.SkippedHeld.Segments, s.Refused.Segments, s.Failed.Segments, s.StartedAt.Format(time.DateTime))
 	}
 	return tw.Flush()
 }
