@@ -72,7 +72,7 @@ type retentionFixture struct {
 	n       int
 }
 
-func newRetentionFixture(t *testing.T) *retentionFixture {
+func newRetentionFixture(t *testing.T, opts ...func(*Retention)) *retentionFixture {
 	clock := newFakeClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
 	store, err := fsstore.Open(t.TempDir(), fsstore.WithClock(clock.Now))
 	if err != nil {
@@ -82,7 +82,11 @@ func newRetentionFixture(t *testing.T) *retentionFixture {
 	cfg.Now = clock.Now
 	n := mustOpenNodeWith(t, cfg)
 	m := &fakeMatcher{members: map[string][]string{}, node: n}
-	n.RunRetention(Retention{Store: store, Matcher: m, Poll: 20 * time.Millisecond, HoldWait: 30 * time.Second, Log: testLog(t)})
+	r := Retention{Store: store, Matcher: m, Poll: 20 * time.Millisecond, HoldWait: 30 * time.Second, Log: testLog(t)}
+	for _, o := range opts {
+		o(&r)
+	}
+	n.RunRetention(r)
 	return &retentionFixture{t: t, node: n, store: store, clock: clock, matcher: m}
 }
 
@@ -320,26 +324,20 @@ func TestPoliciesReplicated(t *testing.T) {
 // TestScheduledSweep: with SweepEvery set the leader sweeps on its own, and
 // the report reaches Report (the audit trail) once.
 func TestScheduledSweep(t *testing.T) {
-	clock := newFakeClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	store, err := fsstore.Open(t.TempDir(), fsstore.WithClock(clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig(t.TempDir())
-	cfg.Now = clock.Now
-	n := mustOpenNodeWith(t, cfg)
 	var mu sync.Mutex
 	reported := map[string]int{}
-	n.RunRetention(Retention{Store: store, Matcher: &fakeMatcher{members: map[string][]string{}, node: n}, SweepEvery: time.Minute,
-		Poll: 10 * time.Millisecond, Log: testLog(t), Report: func(_ context.Context, s Sweep) error {
+	f := newRetentionFixture(t, func(r *Retention) {
+		r.SweepEvery = time.Minute
+		r.Report = func(_ context.Context, s Sweep) error {
 			mu.Lock()
 			defer mu.Unlock()
 			reported[s.ID]++
 			return nil
-		}})
-	clock.Advance(2 * time.Minute)
+		}
+	})
+	f.clock.Advance(2 * time.Minute)
 	waitForWithin(t, 30*time.Second, "a scheduled sweep to finish and be reported", func() bool {
-		sweeps, _ := n.Sweeps(10)
+		sweeps, _ := f.node.Sweeps(10)
 		mu.Lock()
 		defer mu.Unlock()
 		return len(sweeps) > 0 && sweeps[len(sweeps)-1].Trigger == TriggerSchedule && sweeps[len(sweeps)-1].Audited && reported[sweeps[len(sweeps)-1].ID] == 1
