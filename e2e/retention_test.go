@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/holdfast/holdfast/archive"
+	"github.com/holdfast/holdfast/cluster"
 )
 
 // retentionYAML replaces the harness's retention settings: a low floor and
@@ -87,37 +90,19 @@ func (d *daemon) stored(t testing.TB, id string) []versionView {
 	}
 }
 
-type sweepReport struct {
-	ID          string   `json:"id"`
-	State       string   `json:"state"`
-	Nodes       []string `json:"nodes"`
-	Examined    counts   `json:"examined"`
-	Deleted     counts   `json:"deleted"`
-	SkippedHeld counts   `json:"skipped_held"`
-	Refused     counts   `json:"refused"`
-	Failed      counts   `json:"failed"`
-	Error       string   `json:"error"`
-}
-
-type counts struct {
-	Segments int   `json:"segments"`
-	Messages int   `json:"messages"`
-	Bytes    int64 `json:"bytes"`
-}
-
 // sweep runs a sweep through d and waits for its report.
-func (d *daemon) sweep(t testing.TB) sweepReport {
+func (d *daemon) sweep(t testing.TB) cluster.Sweep {
 	t.Helper()
-	var s sweepReport
+	var s cluster.Sweep
 	d.api(t, http.MethodPost, "/v1/sweeps", adminToken, map[string]bool{"dry_run": false}, &s)
 	return d.waitSweep(t, s.ID, 2*time.Minute)
 }
 
-func (d *daemon) waitSweep(t testing.TB, id string, limit time.Duration) sweepReport {
+func (d *daemon) waitSweep(t testing.TB, id string, limit time.Duration) cluster.Sweep {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
-		var s sweepReport
+		var s cluster.Sweep
 		d.api(t, http.MethodGet, "/v1/sweeps/"+id, adminToken, nil, &s)
 		if s.State != "running" {
 			if s.Error != "" || s.Failed.Segments > 0 {
@@ -132,25 +117,18 @@ func (d *daemon) waitSweep(t testing.TB, id string, limit time.Duration) sweepRe
 	}
 }
 
-type holdAnswer struct {
-	ID       string `json:"id"`
-	State    string `json:"state"`
-	Segments int    `json:"segments"`
-	Messages int    `json:"messages"`
-}
-
-func (d *daemon) placeHold(t testing.TB, body map[string]any) holdAnswer {
+func (d *daemon) placeHold(t testing.TB, body map[string]any) archive.Hold {
 	t.Helper()
-	var h holdAnswer
+	var h archive.Hold
 	d.api(t, http.MethodPost, "/v1/holds", adminToken, body, &h)
 	return h
 }
 
-func (d *daemon) waitHold(t testing.TB, id string, cond func(holdAnswer) bool) holdAnswer {
+func (d *daemon) waitHold(t testing.TB, id string, cond func(archive.Hold) bool) archive.Hold {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		var h holdAnswer
+		var h archive.Hold
 		d.api(t, http.MethodGet, "/v1/holds/"+id, adminToken, nil, &h)
 		if cond(h) {
 			return h
@@ -281,7 +259,7 @@ func TestRetentionPoliciesHoldsAndSweeps(t *testing.T) {
 	aliceSeg := d.stored(t, alice1)[0].Segment
 	d.stored(t, bob1)
 	hold := d.placeHold(t, map[string]any{"matter": "Acme v. Beta", "reason": "litigation", "custodians": []string{"alice"}})
-	hold = d.waitHold(t, hold.ID, func(h holdAnswer) bool { return h.Segments == 1 })
+	hold = d.waitHold(t, hold.ID, func(h archive.Hold) bool { return h.Segments == 1 })
 	if hold.Messages != 1 || !legalHold(t, mc, bucket, aliceSeg) {
 		t.Fatalf("hold %+v; legal hold on %s: %v", hold, aliceSeg, legalHold(t, mc, bucket, aliceSeg))
 	}
@@ -291,12 +269,12 @@ func TestRetentionPoliciesHoldsAndSweeps(t *testing.T) {
 	if !legalHold(t, mc, bucket, alice2Seg) {
 		t.Fatal("a segment sealed after the hold has no legal hold")
 	}
-	if h := d.waitHold(t, hold.ID, func(h holdAnswer) bool { return h.Segments == 2 }); h.Messages != 2 {
+	if h := d.waitHold(t, hold.ID, func(h archive.Hold) bool { return h.Segments == 2 }); h.Messages != 2 {
 		t.Fatalf("hold after the new message: %+v", h)
 	}
 	// A second hold on alice's first conversation.
 	hold2 := d.placeHold(t, map[string]any{"matter": "Regulator inquiry", "reason": "inquiry", "conversations": []string{"room-a"}})
-	d.waitHold(t, hold2.ID, func(h holdAnswer) bool { return h.Segments == 1 })
+	d.waitHold(t, hold2.ID, func(h archive.Hold) bool { return h.Segments == 1 })
 
 	waitFor(t, 60*time.Second, "bob's message to be searchable", func() bool { return len(d.search(t, url.Values{"q": {"bob"}})) == 1 })
 	time.Sleep(5 * time.Second) // everything in acme and beta has expired
@@ -339,7 +317,7 @@ func TestRetentionPoliciesHoldsAndSweeps(t *testing.T) {
 	// Releasing the custodian hold keeps the legal hold where the other
 	// hold still covers the segment.
 	d.api(t, http.MethodPost, "/v1/holds/"+hold.ID+"/release", adminToken, map[string]string{"reason": "settled"}, nil)
-	d.waitHold(t, hold.ID, func(h holdAnswer) bool { return h.State == "released" })
+	d.waitHold(t, hold.ID, func(h archive.Hold) bool { return h.State == "released" })
 	if !legalHold(t, mc, bucket, aliceSeg) || legalHold(t, mc, bucket, alice2Seg) {
 		t.Fatalf("after releasing one hold: %s on=%v (want on), %s on=%v (want off)",
 			aliceSeg, legalHold(t, mc, bucket, aliceSeg), alice2Seg, legalHold(t, mc, bucket, alice2Seg))
@@ -348,7 +326,7 @@ func TestRetentionPoliciesHoldsAndSweeps(t *testing.T) {
 		t.Fatalf("sweep after the first release: %+v", s)
 	}
 	d.api(t, http.MethodPost, "/v1/holds/"+hold2.ID+"/release", adminToken, nil, nil)
-	d.waitHold(t, hold2.ID, func(h holdAnswer) bool { return h.State == "released" })
+	d.waitHold(t, hold2.ID, func(h archive.Hold) bool { return h.State == "released" })
 	if s := d.sweep(t); s.Deleted.Segments != 1 || s.SkippedHeld.Segments != 0 {
 		t.Fatalf("sweep after both releases: %+v", s)
 	}
@@ -433,12 +411,12 @@ func TestSweepSurvivesLeaderKill(t *testing.T) {
 
 	li := c.leader(c.nodes[0])
 	leader := c.nodes[li]
-	var s sweepReport
+	var s cluster.Sweep
 	leader.api(t, http.MethodPost, "/v1/sweeps", adminToken, nil, &s)
 	// Kill the leader once the sweep has recorded some progress but is
 	// far from done.
 	waitFor(t, 60*time.Second, "the sweep to record progress", func() bool {
-		var cur sweepReport
+		var cur cluster.Sweep
 		leader.api(t, http.MethodGet, "/v1/sweeps/"+s.ID, adminToken, nil, &cur)
 		return cur.Examined.Segments > 0
 	})
