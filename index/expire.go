@@ -99,8 +99,9 @@ func (ix *Index) dropWholePartitions(keys []string) (int, error) {
 	return n, nil
 }
 
-// step handles one page of catalog entries: a run of live segments is
-// indexed (catchUp), a run of tombstones expired. It returns false when
+// step handles one page of catalog entries, less those at or below the
+// checkpoint: a run of live segments is indexed (catchUp), a run of
+// tombstones expired. It returns false when
 // stopped. The caller reads the catalog again from the checkpoint.
 func (f *Follower) step(ctx context.Context, entries []CatalogEntry) bool {
 	cp := f.ix.Checkpoint()

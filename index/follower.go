@@ -150,10 +150,6 @@ func (f *Follower) run(ctx context.Context) {
 // catchUp then returns true so that the catalog is read again from the
 // checkpoint. It returns false when stopped.
 func (f *Follower) catchUp(ctx context.Context, entries []CatalogEntry) bool {
-	cp := f.ix.Checkpoint()
-	for len(entries) > 0 && entries[0].Seq <= cp {
-		entries = entries[1:]
-	}
 	ch, stop := prefetch(ctx, f.store, entries)
 	defer stop()
 	for {

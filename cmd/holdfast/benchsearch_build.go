@@ -63,6 +63,7 @@ func measureIndexing(ctx context.Context, rep *searchReport, f *index.Follower, 
 func gatewayMessages(cms []corpus.Message, now time.Time) ([]archive.Message, error) {
 	def := config.Default()
 	lim := journal.Limits{MaxFieldBytes: int64(def.HTTP.MaxFieldBytes)}
+	rules := archive.Rules{Default: def.Retention.Default, Floor: time.Duration(def.Retention.Floor)}
 	out := make([]archive.Message, len(cms))
 	const chunk = 250 // one request of `bench ingest`
 	var (
@@ -97,8 +98,7 @@ func gatewayMessages(cms []corpus.Message, now time.Time) ([]archive.Message, er
 				for j, r := range recs {
 					m := r.Message
 					m.ReceivedAt = now
-					m.RetainUntil = archive.RetainUntil(m.SentAt, def.Retention.Default, time.Duration(def.Retention.Floor), now)
-					m.Policy = "default"
+					rules.Stamp(&m, now)
 					m.Seal()
 					out[lo+j] = m
 				}
