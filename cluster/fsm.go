@@ -67,6 +67,12 @@ type fsm struct {
 	applied atomic.Uint64 // mirrors metaApplied
 	lastSeq atomic.Uint64 // mirrors metaLastSeq
 
+	// policies caches the policy record for readers on the ingest path;
+	// it is valid while its generation equals policiesGen, which every
+	// applied policy change (and every restore) moves on.
+	policies    atomic.Pointer[cachedPolicies]
+	policiesGen atomic.Uint64
+
 	changedMu   sync.Mutex
 	changed     chan struct{} // closed and replaced on every change
 	changedDone bool          // changed closed for good by close
@@ -148,6 +154,7 @@ func checkFormat(tx *bolt.Tx, stamp bool) error {
 
 // loadMeta refreshes the atomic mirrors from the database.
 func (f *fsm) loadMeta() error {
+	f.policiesGen.Add(1)
 	return f.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		f.applied.Store(getU64(meta.Get(metaApplied)))
@@ -191,6 +198,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	}
 	changes := 0 // segments recorded, retention records changed
 	var lastSeq uint64
+	var policiesSet bool
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		w := newCatalogWriter(tx)
 		for i := start; i < len(logs); i++ {
@@ -207,11 +215,14 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 				changes++
 			}
 		}
-		lastSeq = w.lastSeq
+		lastSeq, policiesSet = w.lastSeq, w.policiesSet
 		return w.finish(last)
 	})
 	if err != nil {
 		panic(fmt.Sprintf("cluster: write catalog at raft index %d: %v", last, err))
+	}
+	if policiesSet {
+		f.policiesGen.Add(1)
 	}
 	f.applied.Store(last)
 	f.lastSeq.Store(lastSeq)
@@ -227,6 +238,7 @@ type catalogWriter struct {
 	tx                          *bolt.Tx
 	segments, seq, retain, meta *bolt.Bucket
 	lastSeq, count              uint64
+	policiesSet                 bool // a policies_set was applied
 }
 
 func newCatalogWriter(tx *bolt.Tx) *catalogWriter {

@@ -212,6 +212,7 @@ func (w *catalogWriter) setPolicies(c *wireCommand) (*applyResult, error) {
 		}
 	}
 	rec = PolicyRecord{Set: *c.Policies, Source: c.Source, By: c.By, At: c.At, Revision: rec.Revision + 1}
+	w.policiesSet = true
 	return &applyResult{}, putJSON(b, policiesKey, rec)
 }
 

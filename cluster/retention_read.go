@@ -15,10 +15,23 @@ import (
 // Reads of the retention part of the local catalog. They see what this
 // node has applied: on a follower, possibly a moment behind the leader.
 
+// cachedPolicies is the policy record as read at generation gen.
+type cachedPolicies struct {
+	gen uint64
+	rec PolicyRecord
+	ok  bool
+}
+
 // Policies returns the replicated policy set; ok is false when none was
-// ever set.
+// ever set. It is read on every ingest request, so the decoded record is
+// cached until the next policy change is applied here.
 func (n *Node) Policies() (rec PolicyRecord, ok bool, err error) {
-	err = n.fsm.view(func(tx *bolt.Tx) error {
+	f := n.fsm
+	gen := f.policiesGen.Load()
+	if c := f.policies.Load(); c != nil && c.gen == gen {
+		return c.rec, c.ok, nil
+	}
+	err = f.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketPolicies).Get(policiesKey)
 		if v == nil {
 			return nil
@@ -29,6 +42,9 @@ func (n *Node) Policies() (rec PolicyRecord, ok bool, err error) {
 	if err != nil {
 		return rec, false, fmt.Errorf("read policies: %w", err)
 	}
+	// Tagged with the generation seen before the read: a change applied
+	// meanwhile moved the generation on, so this entry is never served.
+	f.policies.Store(&cachedPolicies{gen: gen, rec: rec, ok: ok})
 	return rec, ok, nil
 }
 
