@@ -2,6 +2,9 @@ package archive
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"time"
 )
@@ -50,6 +53,10 @@ type ObjectStore interface {
 	Put(ctx context.Context, key string, body io.Reader, size int64, opts PutOptions) (ObjectInfo, error)
 	// Get opens the latest version of key.
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	// Verify re-reads the latest version of key and checks that its
+	// SHA-256 is sha256Hex, hashing the bytes once; a mismatch is
+	// ErrCorrupt.
+	Verify(ctx context.Context, key, sha256Hex string) error
 	// GetRange reads length bytes of the latest version of key from off.
 	GetRange(ctx context.Context, key string, off, length int64) ([]byte, error)
 	// Stat describes the latest version of key, retention and hold included.
@@ -67,4 +74,18 @@ type ObjectStore interface {
 	// ExtendRetention moves the COMPLIANCE retain-until date of one
 	// version later; it never shortens it.
 	ExtendRetention(ctx context.Context, key, versionID string, until time.Time) error
+}
+
+// CheckSHA256 reads r to the end and fails with ErrCorrupt unless the
+// SHA-256 of what it read is want (hex). It returns the digest read.
+func CheckSHA256(r io.Reader, want string) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return "", err
+	}
+	got := hex.EncodeToString(h.Sum(nil))
+	if got != want {
+		return got, fmt.Errorf("read sha256 %s, expected %s: %w", got, want, ErrCorrupt)
+	}
+	return got, nil
 }

@@ -14,8 +14,10 @@ import (
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
+	"github.com/cockroachdb/pebble/vfs"
 
 	"github.com/holdfast/holdfast/archive"
+	"github.com/holdfast/holdfast/internal/fsutil"
 	"github.com/holdfast/holdfast/journal"
 )
 
@@ -112,6 +114,10 @@ func openLedger(dir string) (*ledger, error) {
 		Levels:       []pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10)}},
 		MemTableSize: 32 << 20,
 		Logger:       quietLogger{},
+		FS:           reclaimingFS{vfs.Default},
+		// The WAL is written back as it grows, so that the sync after
+		// each upload has little left to write.
+		WALBytesPerSync: 1 << 20,
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
@@ -126,6 +132,15 @@ func openLedger(dir string) (*ledger, error) {
 		l.fillIDs(ctx)
 	}()
 	return l, nil
+}
+
+// reclaimingFS removes files with fsutil.Reclaim, so that freeing Pebble's
+// obsolete files (flushed logs, compacted tables) does not stall the
+// spool's fsyncs. Pebble removes them from its cleanup goroutine.
+type reclaimingFS struct{ vfs.FS }
+
+func (reclaimingFS) Remove(name string) error {
+	return fsutil.Reclaim(context.Background(), name)
 }
 
 // quietLogger keeps Pebble's informational chatter out of the daemon's
@@ -437,18 +452,30 @@ func (l *ledger) replay(m *archive.Message, event string, lsn uint64) error {
 // locate records where each version of a sealed segment is. Every entry
 // is complete: the uploader knows all of it from the spool headers, so
 // nothing is read back.
+//
+// The entries are committed in batches of locateBatch: Pebble applies
+// batches in order, so one batch for a whole segment would hold back every
+// ingest request's commit behind it.
 func (l *ledger) locate(seg string, entries []ledgerEntry) error {
-	b := batchWriter{b: l.db.NewBatch()}
-	for i := range entries {
-		e := &entries[i]
-		e.Segment, e.LSN = seg, 0
-		b.putEntry(e.ID, e)
-	}
-	if err := b.b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("locate segment %s in ledger: %w", seg, err)
+	for len(entries) > 0 {
+		n := min(len(entries), locateBatch)
+		b := batchWriter{b: l.db.NewBatch()}
+		for i := range entries[:n] {
+			e := &entries[i]
+			e.Segment, e.LSN = seg, 0
+			b.putEntry(e.ID, e)
+		}
+		if err := b.b.Commit(pebble.NoSync); err != nil {
+			return fmt.Errorf("locate segment %s in ledger: %w", seg, err)
+		}
+		entries = entries[n:]
 	}
 	return nil
 }
+
+// locateBatch is how many locations one ledger commit records: about as
+// much as one ingest request writes.
+const locateBatch = 512
 
 // versions lists what the ledger knows of id, oldest version first.
 func (l *ledger) versions(id string) ([]ledgerEntry, error) {

@@ -3,12 +3,9 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -534,17 +531,8 @@ func (u *uploader) upload(ctx context.Context, seg *archive.Segment, data []byte
 // verify re-reads an object and compares its hash, hashing as it reads
 // rather than holding a second copy of the segment in memory.
 func (u *uploader) verify(ctx context.Context, key, sha string) error {
-	rc, err := u.store.Get(ctx, key)
-	if err != nil {
+	if err := u.store.Verify(ctx, key, sha); err != nil {
 		return fmt.Errorf("re-read %s: %w", key, err)
-	}
-	defer rc.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, rc); err != nil {
-		return fmt.Errorf("re-read %s: %w", key, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sha {
-		return fmt.Errorf("verify %s: object hash %s, expected %s: %w", key, got, sha, archive.ErrCorrupt)
 	}
 	return nil
 }

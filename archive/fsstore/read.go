@@ -27,6 +27,24 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	return &verifyingReader{f: f, h: sha256.New(), m: m}, nil
 }
 
+// Verify re-reads the latest version of key and checks it against sha256Hex
+// and against the hash recorded when it was written, hashing it once.
+func (s *Store) Verify(ctx context.Context, key, sha256Hex string) error {
+	m, f, err := s.openLatest(ctx, key)
+	if err != nil {
+		return fmt.Errorf("fsstore: verify %s: %w", key, err)
+	}
+	defer f.Close()
+	if _, err := archive.CheckSHA256(f, sha256Hex); err != nil {
+		return fmt.Errorf("fsstore: verify %s version %s: %w", key, m.VersionID, err)
+	}
+	if m.SHA256 != sha256Hex {
+		return fmt.Errorf("fsstore: verify %s version %s: recorded sha256 %s, expected %s: %w",
+			key, m.VersionID, m.SHA256, sha256Hex, archive.ErrCorrupt)
+	}
+	return nil
+}
+
 // GetRange reads exactly length bytes of the latest version of key from
 // off; a range past the end fails with io.ErrUnexpectedEOF.
 func (s *Store) GetRange(ctx context.Context, key string, off, length int64) ([]byte, error) {

@@ -70,8 +70,11 @@ func (s *Store) put(ctx context.Context, key string, body io.Reader, size int64,
 		want = base64.StdEncoding.EncodeToString(raw)
 	}
 	if want != "" && po.DisableMultipart {
-		// The server hashes what it receives and refuses a mismatch.
+		// The server hashes what it receives and refuses a mismatch. The
+		// signed checksum header binds the body to the signature, so the
+		// client does not hash the body a second time to sign it.
 		po.UserMetadata = map[string]string{hdrChecksumSHA256: want}
+		po.DisableContentSha256 = true
 	} else {
 		// The client hashes what it sends; AWS requires a checksum on a
 		// PUT with Object Lock.
@@ -119,6 +122,29 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 		return rc, nil
 	}
 	return &verifyingReader{rc: rc, h: sha256.New(), want: oi.ChecksumSHA256, key: key, version: oi.VersionID}, nil
+}
+
+// Verify re-reads the latest version of key and checks its bytes against
+// sha256Hex, hashing them once, and the full-object checksum the server
+// recorded at the PUT, when it reports one, against the same digest.
+func (s *Store) Verify(ctx context.Context, key, sha256Hex string) error {
+	opts := minio.GetObjectOptions{}
+	opts.Set(hdrChecksumMode, "ENABLED")
+	rc, oi, _, err := s.core.GetObject(ctx, s.bucket, key, opts)
+	if err != nil {
+		return fmt.Errorf("s3: verify %s: %w", key, classify(err, false))
+	}
+	defer rc.Close()
+	if _, err := archive.CheckSHA256(rc, sha256Hex); err != nil {
+		return fmt.Errorf("s3: verify %s version %s: %w", key, oi.VersionID, err)
+	}
+	if oi.ChecksumSHA256 != "" && oi.ChecksumMode == checksumFullObject {
+		if got, err := base64.StdEncoding.DecodeString(oi.ChecksumSHA256); err != nil || hex.EncodeToString(got) != sha256Hex {
+			return fmt.Errorf("s3: verify %s version %s: server checksum %s, expected sha256 %s: %w",
+				key, oi.VersionID, oi.ChecksumSHA256, sha256Hex, archive.ErrCorrupt)
+		}
+	}
+	return nil
 }
 
 // GetRange reads exactly length bytes of the latest version of key from

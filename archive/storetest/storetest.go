@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) archive.ObjectStore) {
 		{"RoundTrip", testRoundTrip},
 		{"PutRefusesPastRetention", testPutRefusesPastRetention},
 		{"PutVerifiesSHA256", testPutVerifiesSHA256},
+		{"Verify", testVerify},
 		{"DeleteLockedVersion", testDeleteLockedVersion},
 		{"LegalHoldOutlivesRetention", testLegalHoldOutlivesRetention},
 		{"PutUnderLegalHold", testPutUnderLegalHold},
@@ -119,6 +120,21 @@ func testPutVerifiesSHA256(t *testing.T, s archive.ObjectStore) {
 	}
 	if _, err := s.Stat(t.Context(), "bad-hash"); !errors.Is(err, archive.ErrNotFound) {
 		t.Fatalf("Stat after a refused Put: %v, want ErrNotFound", err)
+	}
+}
+
+func testVerify(t *testing.T, s archive.ObjectStore) {
+	ctx := t.Context()
+	body := []byte("a segment, re-read after its PUT")
+	mustPut(t, s, "verified", body, archive.PutOptions{RetainUntil: time.Now().Add(longRetention), SHA256: sum(body)})
+	if err := s.Verify(ctx, "verified", sum(body)); err != nil {
+		t.Fatalf("Verify with the body's sha256: %v", err)
+	}
+	if err := s.Verify(ctx, "verified", sum([]byte("other bytes"))); !errors.Is(err, archive.ErrCorrupt) {
+		t.Fatalf("Verify with another sha256: %v, want ErrCorrupt", err)
+	}
+	if err := s.Verify(ctx, "never-written", sum(body)); !errors.Is(err, archive.ErrNotFound) {
+		t.Fatalf("Verify of a missing key: %v, want ErrNotFound", err)
 	}
 }
 

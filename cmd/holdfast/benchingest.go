@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,7 @@ func runBenchIngest(ctx context.Context, args []string) error {
 	fs.StringVar(&o.s3.SecretKey, "s3-secret-key", os.Getenv("HOLDFAST_TEST_S3_SECRET_KEY"), "secret key (HOLDFAST_TEST_S3_SECRET_KEY)")
 	fs.StringVar(&o.dataDir, "data", "", "shared conversation data (default: find ../shared/data)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the ingest phase to this file")
+	traceFile := fs.String("trace", "", "write a runtime execution trace of the single node's ingest phase to this file (go tool trace)")
 	memProfile := fs.String("memprofile", "", "write a profile of the allocations made up to the end of the ingest phase (loading the corpus included) to this file")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("bench ingest: %w", errUsage)
@@ -82,27 +84,26 @@ func runBenchIngest(ctx context.Context, args []string) error {
 		return err
 	}
 
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+	stopCPU, err := startRecording(*cpuProfile, pprof.StartCPUProfile, pprof.StopCPUProfile)
+	if err != nil {
+		return err
+	}
+	stopTrace, err := startRecording(*traceFile, trace.Start, trace.Stop)
+	if err != nil {
+		stopCPU()
+		return err
 	}
 	res, err := benchPipeline(ctx, o, 1, bodies, raw)
+	stopTrace()
 	if err != nil {
+		stopCPU()
 		return err
 	}
 	var clusterRes pipelineResult
 	if o.nodes > 1 {
 		clusterRes, err = benchPipeline(ctx, o, o.nodes, bodies, raw)
 	}
-	if *cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
+	stopCPU()
 	if err != nil {
 		return err
 	}
@@ -389,6 +390,27 @@ func benchNaive(ctx context.Context, o benchOptions, msgs []corpus.Message) (flo
 		return 0, fmt.Errorf("naive baseline: %w", firstErr)
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// startRecording creates path and starts a recording (CPU profile,
+// execution trace) into it; the stop it returns ends the recording and
+// closes the file. An empty path records nothing.
+func startRecording(path string, start func(io.Writer) error, stop func()) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := start(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("record %s: %w", path, err)
+	}
+	return func() {
+		stop()
+		f.Close()
+	}, nil
 }
 
 // writeAllocProfile writes the allocations made since the process started

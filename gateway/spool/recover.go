@@ -19,6 +19,9 @@ func (s *Spool) recover() error {
 		return err
 	}
 	s.watermark, s.intent = st.Watermark, st.Intent
+	if err := removeRetired(s.dir, s.log); err != nil {
+		return fmt.Errorf("spool: delete retired files: %w", err)
+	}
 
 	firsts, err := listFiles(s.dir)
 	if err != nil {

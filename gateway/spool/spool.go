@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -106,6 +107,12 @@ type Spool struct {
 	closed    bool
 	failed    error // set when an fsync fails; the spool then refuses appends
 
+	// reclaim queues dead files for the reclaimer goroutine (reclaim.go),
+	// which runs until reclaimCtx ends.
+	reclaim     chan deadFile
+	reclaimCtx  context.Context
+	reclaimStop context.CancelFunc
+
 	kick      chan struct{} // wakes the writer; buffered 1
 	stop      chan struct{} // closed by Close: the writer drains and exits
 	done      chan struct{} // closed by Close: wakes blocked Reads
@@ -151,9 +158,13 @@ func Open(dir string, opts Options, log *logrus.Entry) (*Spool, error) {
 		kick:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
+
+		reclaim: make(chan deadFile, reclaimQueue),
 	}
+	s.reclaimCtx, s.reclaimStop = context.WithCancel(context.Background())
 	start := time.Now()
 	if err := s.recover(); err != nil {
+		s.reclaimStop()
 		if s.w.f != nil {
 			s.w.f.Close()
 		}
@@ -168,8 +179,9 @@ func Open(dir string, opts Options, log *logrus.Entry) (*Spool, error) {
 		"live":      s.live,
 		"took":      time.Since(start).Round(time.Millisecond).String(),
 	}).Info("spool opened")
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.run()
+	go s.runReclaim()
 	return s, nil
 }
 
@@ -183,6 +195,7 @@ func (s *Spool) Close() error {
 		s.mu.Unlock()
 		close(s.done)
 		close(s.stop) // the writer drains the queue before it returns
+		s.reclaimStop()
 		s.wg.Wait()
 		if err := s.w.f.Close(); err != nil {
 			s.closeErr = fmt.Errorf("spool: close %s: %w", s.w.file.path, err)

@@ -227,14 +227,63 @@ func TestCommitDeletesFilesAndSurvivesReopen(t *testing.T) {
 	}
 }
 
+// A committed file leaves the WAL at once and the disk after a grace
+// period, shrunk first (fsutil.Reclaim); one a stop left behind goes at the
+// next Open.
+func TestCommittedFilesAreReclaimed(t *testing.T) {
+	dir := t.TempDir()
+	opts := spool.Options{FileBytes: 4096}
+	s := mustOpen(t, dir, opts)
+	appendPayloads(t, s, 1, 40)
+	if err := s.Commit(30); err != nil {
+		t.Fatal(err)
+	}
+	checkNoFileBelow(t, dir, 30)
+	retired := func() []string {
+		names, err := filepath.Glob(filepath.Join(dir, "*.reclaim"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	if len(retired()) == 0 {
+		t.Fatal("commit retired no file")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(retired()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("retired files still on disk after 10s: %v", retired())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Stopped before the grace period ends: the next Open deletes them.
+	if err := s.Commit(41); err != nil {
+		t.Fatal(err)
+	}
+	left := retired()
+	if len(left) == 0 {
+		t.Fatal("commit retired no file")
+	}
+	s.Close()
+	if got := retired(); len(got) != len(left) {
+		t.Fatalf("retired files after Close: %v, want %v left for the next Open", got, left)
+	}
+	s = mustOpen(t, dir, opts)
+	if got := retired(); len(got) != 0 {
+		t.Fatalf("retired files after reopening: %v", got)
+	}
+	if first, _ := mustAppend(t, s, []byte("next")); first != 41 {
+		t.Fatalf("append after reopening: lsn %d, want 41", first)
+	}
+}
+
 func TestReopenDeletesFilesBelowWatermark(t *testing.T) {
 	// A crash between Commit's state write and its deletes leaves old files.
 	dir := t.TempDir()
 	opts := spool.Options{FileBytes: 4096}
 	s := mustOpen(t, dir, opts)
-	for lsn := uint64(1); lsn <= 60; lsn++ {
-		mustAppend(t, s, payload(lsn, 500))
-	}
+	appendPayloads(t, s, 1, 60)
 	s.Close()
 	if err := spool.WriteWatermark(dir, 30); err != nil {
 		t.Fatal(err)
@@ -337,6 +386,15 @@ func TestReadBlocksUntilAppend(t *testing.T) {
 }
 
 // walFiles returns the WAL file names in dir.
+// appendPayloads appends the 500-byte payloads of LSNs from..to, one per
+// call.
+func appendPayloads(t *testing.T, s *spool.Spool, from, to uint64) {
+	t.Helper()
+	for lsn := from; lsn <= to; lsn++ {
+		mustAppend(t, s, payload(lsn, 500))
+	}
+}
+
 func walFiles(t *testing.T, dir string) []string {
 	t.Helper()
 	names, err := filepath.Glob(filepath.Join(dir, "*.wal"))

@@ -7,8 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"github.com/sirupsen/logrus"
 )
 
 const (
@@ -122,20 +120,8 @@ func (s *Spool) Commit(next uint64) error {
 	s.mu.Unlock()
 
 	// The watermark is durable; a file that fails to go now is deleted by
-	// the next Open, so failures here are logged rather than returned.
-	for _, f := range dead {
-		log := s.log.WithFields(logrus.Fields{"file": f.path, "last_lsn": f.last})
-		if err := os.Remove(f.path); err != nil {
-			log.WithError(err).Error("spool file delete failed")
-			continue
-		}
-		log.Debug("spool file deleted")
-	}
-	if len(dead) > 0 {
-		if err := syncDir(s.dir); err != nil {
-			s.log.WithError(err).Warn("spool dir sync failed after delete")
-		}
-	}
+	// the next Open.
+	s.retire(dead)
 	return nil
 }
 
