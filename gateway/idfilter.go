@@ -116,7 +116,7 @@ func (f *idFilter) locate(id string, n int) (int, uint64) {
 // cannot be read here the filter simply stays unready and every lookup
 // goes to Pebble, which reports the error itself.
 func (l *ledger) fillIDs(ctx context.Context) {
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'e'}, UpperBound: []byte{'e' + 1}})
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'v'}, UpperBound: []byte{'v' + 1}})
 	if err != nil {
 		return
 	}
@@ -137,7 +137,7 @@ func (l *ledger) fillIDs(ctx context.Context) {
 			id = id[:i]
 		}
 		if bytes.Equal(id, last) {
-			continue // the events of one id are adjacent
+			continue // the versions of one id are adjacent
 		}
 		last = append(last[:0], id...)
 		if batch = append(batch, string(id)); len(batch) == cap(batch) {

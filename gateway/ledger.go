@@ -35,7 +35,14 @@ import (
 // Keys:
 //
 //	'v' id 0x00 version(u32 BE) → ledgerEntry (binary)
-//	'e' id 0x00 event           → version (u32 BE)
+//	'e' id 0x00 event           → version (u32 BE), only for an event that
+//	                              does not name its version (an edit, delete
+//	                              or recall sent without one); a send or an
+//	                              explicit version is found under its 'v' key
+//	'b' from(u64 BE)            → the keys of the segments of the upload
+//	                              batch that starts at spool LSN from
+//	'l' lsn(u64 BE)             → where the version spooled at lsn is stored:
+//	                              batch, segment and frame (see locate)
 //
 // An in-memory filter of the ids it holds (idfilter.go) spares the lookups
 // for ids it has never seen.
@@ -262,9 +269,6 @@ func (l *ledger) reserve(recs []*record) *APIError {
 // assignOne assigns r's version and reserves it under the returned pending
 // key, or marks r a duplicate. Callers hold l.mu.
 func (l *ledger) assignOne(r *record) (string, *APIError) {
-	internal := func(err error) *APIError {
-		return &APIError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "ledger unreadable: " + err.Error()}
-	}
 	m := &r.msg
 	ek := eventKey(m.ID, r.event)
 	if v, ok := l.pending[string(ek)]; ok {
@@ -275,16 +279,9 @@ func (l *ledger) assignOne(r *record) (string, *APIError) {
 	// version and no reservation to look up.
 	unseen := l.ids.absent(m.ID)
 	if !unseen {
-		raw, found, err := l.get(ek)
-		if err != nil {
-			return "", internal(err)
-		}
-		if found {
-			r.duplicate, m.Version = true, int(binary.BigEndian.Uint32(raw))
-			if e, err := l.version(m.ID, m.Version); err == nil {
-				m.SHA256 = e.SHA256
-			}
-			return "", nil
+		dup, e := l.findEvent(r, ek)
+		if e != nil || dup {
+			return "", e
 		}
 	}
 	switch {
@@ -292,18 +289,13 @@ func (l *ledger) assignOne(r *record) (string, *APIError) {
 		m.Version = 1
 	case unseen:
 	case r.explicit:
-		taken, err := l.versionTaken(m.ID, m.Version)
-		if err != nil {
-			return "", internal(err)
-		}
-		if taken {
-			return "", &APIError{Status: http.StatusConflict, Code: CodeConflict, Field: "version", Line: r.line,
-				Message: fmt.Sprintf("message %s already has a different version %d", m.ID, m.Version)}
+		if l.versionReserved(m.ID, m.Version) {
+			return "", versionConflict(r)
 		}
 	case m.Action != archive.ActionSend:
 		hi, err := l.highest(m.ID)
 		if err != nil {
-			return "", internal(err)
+			return "", ledgerUnreadable(err)
 		}
 		m.Version = max(hi+1, 1)
 	}
@@ -317,16 +309,71 @@ func (l *ledger) assignOne(r *record) (string, *APIError) {
 	return k, nil
 }
 
-// versionTaken reports whether version v of id is stored or reserved.
-func (l *ledger) versionTaken(id string, v int) (bool, error) {
+// findEvent looks r's event up among the versions stored: it marks r a
+// duplicate of the version that recorded it, or refuses r when the version
+// r names holds another event. An event that names its version (a send, an
+// explicit version) is that version's; any other has an 'e' key. Callers
+// hold l.mu.
+func (l *ledger) findEvent(r *record, ek []byte) (dup bool, _ *APIError) {
+	m := &r.msg
+	if !namesVersion(r.event) {
+		raw, found, err := l.get(ek)
+		if err != nil {
+			return false, ledgerUnreadable(err)
+		}
+		if !found {
+			return false, nil
+		}
+		r.duplicate, m.Version = true, int(binary.BigEndian.Uint32(raw))
+		if e, err := l.version(m.ID, m.Version); err == nil {
+			m.SHA256 = e.SHA256
+		}
+		return true, nil
+	}
+	raw, found, err := l.get(versionKey(m.ID, m.Version))
+	if err != nil {
+		return false, ledgerUnreadable(err)
+	}
+	if !found {
+		return false, nil
+	}
+	var e ledgerEntry
+	if err := e.unmarshal(m.ID, raw); err != nil {
+		return false, ledgerUnreadable(err)
+	}
+	if e.Event != r.event {
+		return false, versionConflict(r)
+	}
+	r.duplicate, m.SHA256 = true, e.SHA256
+	return true, nil
+}
+
+// namesVersion reports whether an idempotency key names its version
+// ("send/v0", "edit/v3") rather than hashing the event ("edit/h…").
+func namesVersion(event string) bool {
+	_, rest, _ := strings.Cut(event, "/")
+	return strings.HasPrefix(rest, "v")
+}
+
+func ledgerUnreadable(err error) *APIError {
+	return &APIError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "ledger unreadable: " + err.Error()}
+}
+
+func versionConflict(r *record) *APIError {
+	return &APIError{Status: http.StatusConflict, Code: CodeConflict, Field: "version", Line: r.line,
+		Message: fmt.Sprintf("message %s already has a different version %d", r.msg.ID, r.msg.Version)}
+}
+
+// versionReserved reports whether a request in flight reserved version v
+// of id. Callers hold l.mu.
+func (l *ledger) versionReserved(id string, v int) bool {
 	prefix := id + "\x00"
 	for k, pv := range l.pending {
 		if pv == v && len(k) > len(prefix) && k[1:len(prefix)+1] == prefix {
-			return true, nil
+			return true
 		}
 	}
-	_, found, err := l.get(versionKey(id, v))
-	return found, err
+	return false
 }
 
 // highest is the highest version of id known, reservations included, or -1.
@@ -424,9 +471,11 @@ func (w *batchWriter) putVersion(m *archive.Message, event string, lsn uint64) {
 	e := ledgerEntry{Version: m.Version, Action: string(m.Action), Event: event,
 		SHA256: m.SHA256, LSN: lsn, RetainUntil: m.RetainUntil}
 	w.putEntry(m.ID, &e)
-	w.key = appendEventKey(w.key[:0], m.ID, event)
-	w.val = binary.BigEndian.AppendUint32(w.val[:0], uint32(m.Version))
-	w.set()
+	if !namesVersion(event) {
+		w.key = appendEventKey(w.key[:0], m.ID, event)
+		w.val = binary.BigEndian.AppendUint32(w.val[:0], uint32(m.Version))
+		w.set()
+	}
 }
 
 func (w *batchWriter) putEntry(id string, e *ledgerEntry) {
@@ -449,33 +498,111 @@ func (l *ledger) replay(m *archive.Message, event string, lsn uint64) error {
 	return b.b.Commit(pebble.NoSync)
 }
 
-// locate records where each version of a sealed segment is. Every entry
-// is complete: the uploader knows all of it from the spool headers, so
-// nothing is read back.
+// locate records where the versions of one upload batch (the spool
+// records from LSN from on) are stored: the keys of its segments once,
+// under 'b', and for each version its segment and frame under 'l' and its
+// LSN — short keys in order, where rewriting each version's whole entry
+// under its random key cost the ledger as much as ingest did. located[i]
+// are the versions of segs[i], each with its LSN and manifest entry.
 //
-// The entries are committed in batches of locateBatch: Pebble applies
+// The locations are committed locateBatch at a time: Pebble applies
 // batches in order, so one batch for a whole segment would hold back every
 // ingest request's commit behind it.
-func (l *ledger) locate(seg string, entries []ledgerEntry) error {
-	for len(entries) > 0 {
-		n := min(len(entries), locateBatch)
-		b := batchWriter{b: l.db.NewBatch()}
-		for i := range entries[:n] {
-			e := &entries[i]
-			e.Segment, e.LSN = seg, 0
-			b.putEntry(e.ID, e)
+func (l *ledger) locate(from uint64, segs []string, located [][]ledgerEntry) error {
+	b := batchWriter{b: l.db.NewBatch()}
+	b.key = batchKey(b.key[:0], from)
+	b.val = binary.AppendUvarint(b.val[:0], uint64(len(segs)))
+	for _, s := range segs {
+		b.val = appendString(b.val, s)
+	}
+	b.set()
+	n := 0
+	for i, entries := range located {
+		for j := range entries {
+			e := &entries[j]
+			b.key = locationKey(b.key[:0], e.LSN)
+			b.val = appendLocation(b.val[:0], from, i, e)
+			b.set()
+			if n++; n%locateBatch == 0 {
+				if err := b.b.Commit(pebble.NoSync); err != nil {
+					return fmt.Errorf("locate segment %s in ledger: %w", segs[i], err)
+				}
+				b.b = l.db.NewBatch()
+			}
 		}
-		if err := b.b.Commit(pebble.NoSync); err != nil {
-			return fmt.Errorf("locate segment %s in ledger: %w", seg, err)
-		}
-		entries = entries[n:]
+	}
+	if err := b.b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("locate batch %d in ledger: %w", from, err)
 	}
 	return nil
 }
 
 // locateBatch is how many locations one ledger commit records: about as
-// much as one ingest request writes.
+// many versions as one ingest request writes.
 const locateBatch = 512
+
+func batchKey(k []byte, from uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(k, 'b'), from)
+}
+
+func locationKey(k []byte, lsn uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(k, 'l'), lsn)
+}
+
+// sumPrefix is how much of a version's hex SHA-256 its location repeats, so
+// that a location is only ever applied to the version it was written for.
+const sumPrefix = 16
+
+func appendLocation(b []byte, from uint64, seg int, e *ledgerEntry) []byte {
+	b = binary.AppendUvarint(b, from)
+	b = binary.AppendUvarint(b, uint64(seg))
+	b = binary.AppendVarint(b, e.Entry.FrameOffset)
+	b = binary.AppendVarint(b, e.Entry.FrameLength)
+	b = binary.AppendUvarint(b, uint64(e.Entry.Pos))
+	b = binary.AppendUvarint(b, uint64(e.Entry.Len))
+	return appendString(b, e.SHA256[:min(sumPrefix, len(e.SHA256))])
+}
+
+// resolve fills the segment and frame of a version that was spooled at
+// e.LSN once its location is recorded; a version still in the spool is
+// left as it is.
+func (l *ledger) resolve(e *ledgerEntry) error {
+	if e.Segment != "" || e.LSN == 0 {
+		return nil
+	}
+	raw, found, err := l.get(locationKey(nil, e.LSN))
+	if err != nil || !found {
+		return err
+	}
+	r := &spoolReader{b: raw}
+	from, seg := r.uvarint(), int(r.uvarint())
+	me := archive.ManifestEntry{ID: e.ID, Version: e.Version, SHA256: e.SHA256,
+		FrameOffset: r.varint(), FrameLength: r.varint(), Pos: int(r.uvarint()), Len: int(r.uvarint())}
+	sum := r.str()
+	if r.err != nil {
+		return fmt.Errorf("decode location of %s v%d: %w", e.ID, e.Version, r.err)
+	}
+	if !strings.HasPrefix(e.SHA256, sum) {
+		return nil // written for another version: this one is still spooled
+	}
+	raw, found, err = l.get(batchKey(nil, from))
+	if err != nil {
+		return err
+	}
+	r = &spoolReader{b: raw}
+	n := int(r.uvarint())
+	var key string
+	for i := 0; i < n && r.err == nil; i++ {
+		if s := r.str(); i == seg {
+			key = s
+		}
+	}
+	if !found || r.err != nil || key == "" {
+		return fmt.Errorf("ledger: location of %s v%d names segment %d of batch %d, which it does not record", e.ID, e.Version, seg, from)
+	}
+	e.Segment, e.Entry, e.LSN = key, me, 0
+	return nil
+}
 
 // versions lists what the ledger knows of id, oldest version first.
 func (l *ledger) versions(id string) ([]ledgerEntry, error) {
@@ -489,6 +616,9 @@ func (l *ledger) versions(id string) ([]ledgerEntry, error) {
 	for it.First(); it.Valid(); it.Next() {
 		var e ledgerEntry
 		if err := e.unmarshal(id, it.Value()); err != nil {
+			return nil, err
+		}
+		if err := l.resolve(&e); err != nil {
 			return nil, err
 		}
 		out = append(out, e)
@@ -506,8 +636,10 @@ func (l *ledger) version(id string, v int) (ledgerEntry, error) {
 		return ledgerEntry{ID: id}, fmt.Errorf("ledger has no %s v%d: %w", id, v, archive.ErrNotFound)
 	}
 	var e ledgerEntry
-	err = e.unmarshal(id, raw)
-	return e, err
+	if err := e.unmarshal(id, raw); err != nil {
+		return e, err
+	}
+	return e, l.resolve(&e)
 }
 
 // idempotencyKey identifies one event for idempotency: an explicit version, or

@@ -391,10 +391,12 @@ func (u *uploader) process(ctx context.Context, from, to uint64, recs []pendingR
 			return err
 		}
 	}
+	segKeys := make([]string, len(segs))
 	for i, s := range segs {
-		if err := u.ledger.locate(s.Key, located[i]); err != nil {
-			return err
-		}
+		segKeys[i] = s.Key
+	}
+	if err := u.ledger.locate(from, segKeys, located); err != nil {
+		return err
 	}
 	if err := u.ledger.Sync(); err != nil {
 		return err
@@ -422,7 +424,7 @@ func ledgerEntries(g *group, man []archive.ManifestEntry) []ledgerEntry {
 		h := g.recs[i].head
 		action, _, _ := strings.Cut(h.Event, "/")
 		out[i] = ledgerEntry{ID: me.ID, Version: me.Version, Action: action, Event: h.Event,
-			SHA256: me.SHA256, RetainUntil: h.RetainUntil, Entry: me}
+			SHA256: me.SHA256, LSN: g.recs[i].lsn, RetainUntil: h.RetainUntil, Entry: me}
 	}
 	return out
 }
