@@ -23,7 +23,10 @@ import (
 
 const (
 	// SegmentFormat is the version of the layout written by SegmentWriter.
-	SegmentFormat = 1
+	// Format 1 kept the manifest JSON as is in its skippable frame; from
+	// format 2 it is zstd-compressed there (as it is, a manifest entry is
+	// larger than its record compressed). Readers accept both.
+	SegmentFormat = 2
 	// DefaultFrameBytes is the uncompressed size at which a data frame is
 	// closed: small enough that reading one record fetches little, large
 	// enough to compress well.
@@ -160,7 +163,7 @@ func (w *SegmentWriter) Finish() (Sealed, error) {
 		return Sealed{}, fmt.Errorf("encode manifest: %w", err)
 	}
 	moff := int64(w.out.Len())
-	writeSkippable(&w.out, manifestMagic, mj)
+	writeSkippable(&w.out, manifestMagic, w.codec.enc.EncodeAll(mj, nil))
 	mlen := int64(w.out.Len()) - moff
 	var tr [16]byte
 	binary.LittleEndian.PutUint64(tr[0:], uint64(moff))
@@ -199,13 +202,43 @@ func ParseManifest(frame []byte) (Manifest, error) {
 		int(binary.LittleEndian.Uint32(frame[4:])) != len(frame)-8 {
 		return m, fmt.Errorf("segment manifest frame: %w", ErrCorrupt)
 	}
-	if err := json.Unmarshal(frame[8:], &m); err != nil {
+	payload := frame[8:]
+	compressed := len(payload) >= 4 && binary.LittleEndian.Uint32(payload) == zstdMagic
+	if compressed {
+		dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxManifestBytes))
+		if err != nil {
+			return m, fmt.Errorf("segment manifest: %w", err)
+		}
+		payload, err = dec.DecodeAll(payload, nil)
+		dec.Close()
+		if err != nil {
+			return m, fmt.Errorf("segment manifest: %w: %w", err, ErrCorrupt)
+		}
+	}
+	if err := json.Unmarshal(payload, &m); err != nil {
 		return m, fmt.Errorf("segment manifest: %w: %w", err, ErrCorrupt)
 	}
-	if m.Format != SegmentFormat {
-		return m, fmt.Errorf("segment manifest format %d: %w", m.Format, ErrCorrupt)
+	if want := manifestFormat(compressed); m.Format != want {
+		return m, fmt.Errorf("segment manifest format %d (compressed %v): %w", m.Format, compressed, ErrCorrupt)
 	}
 	return m, nil
+}
+
+const (
+	// zstdMagic opens every zstd frame.
+	zstdMagic = 0xFD2FB528
+	// maxManifestBytes bounds a manifest's decompressed size: far above
+	// what a segment of segment.max_bytes lists.
+	maxManifestBytes = 1 << 30
+)
+
+// manifestFormat is the segment format whose manifest is (or is not)
+// compressed.
+func manifestFormat(compressed bool) int {
+	if compressed {
+		return SegmentFormat
+	}
+	return 1
 }
 
 // SegmentManifest reads the manifest of a whole segment object in memory.

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,6 +99,42 @@ func TestSegmentRoundTrip(t *testing.T) {
 	}
 	if !man.RetainUntil.Equal(msgs[0].RetainUntil) {
 		t.Fatalf("manifest retain_until %v", man.RetainUntil)
+	}
+}
+
+// The manifest is compressed (format 2), and segments written with the
+// manifest as plain JSON (format 1) still read.
+func TestSegmentManifestFormats(t *testing.T) {
+	c := mustCodec(t)
+	s, msgs := buildSegment(t, c, 2000, 64<<10)
+	plain, err := json.Marshal(s.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ManifestLength*3 > int64(len(plain)) {
+		t.Fatalf("manifest frame is %d bytes for %d bytes of JSON: not compressed", s.ManifestLength, len(plain))
+	}
+	old := s.Manifest
+	old.Format = 1
+	oldJSON, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frame bytes.Buffer
+	writeSkippable(&frame, manifestMagic, oldJSON)
+	man, err := ParseManifest(frame.Bytes())
+	if err != nil {
+		t.Fatalf("format 1 manifest: %v", err)
+	}
+	if len(man.Records) != len(msgs) || man.Records[7] != s.Manifest.Records[7] {
+		t.Fatalf("format 1 manifest read as %d records", len(man.Records))
+	}
+	// A plain manifest claiming format 2, or a compressed one claiming 1,
+	// is refused.
+	frame.Reset()
+	writeSkippable(&frame, manifestMagic, plain)
+	if _, err := ParseManifest(frame.Bytes()); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("plain manifest marked format 2: %v, want ErrCorrupt", err)
 	}
 }
 

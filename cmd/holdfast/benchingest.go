@@ -125,7 +125,8 @@ func runBenchIngest(ctx context.Context, args []string) error {
 	fmt.Printf("  acked:    %9.0f msgs/s  %6.1f MB/s  ack latency p50 %v  p99 %v  (%d requests)\n",
 		res.ackedRate, res.mbps, res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond), len(bodies))
 	fmt.Printf("  stored:   %9.0f msgs/s  (every message in a verified WORM segment after %v)\n", res.storedRate, res.storedAfter.Round(time.Millisecond))
-	fmt.Printf("  objects:  %9.1f per 10k messages  (%d segments for %d messages)\n", res.objectsPer10k, res.objects, o.n)
+	fmt.Printf("  objects:  %9.1f per 10k messages  (%d segments for %d messages; %.1f MB stored, %.1fx smaller than the JSON sent)\n",
+		res.objectsPer10k, res.objects, o.n, float64(res.storedBytes)/1e6, float64(raw)/float64(res.storedBytes))
 	fmt.Printf("  naive:    %9.0f msgs/s  (one PUT with COMPLIANCE retention per message, %d messages, %d concurrent)\n", naive, o.naive, o.naiveClients)
 	fmt.Printf("  speed-up: %9.1fx acked, %.1fx stored, over the naive baseline\n", res.ackedRate/naive, res.storedRate/naive)
 	if o.nodes > 1 {
@@ -163,6 +164,7 @@ type pipelineResult struct {
 	p50, p99, storedAfter       time.Duration
 	objects                     int
 	objectsPer10k               float64
+	storedBytes                 int64 // every object in the bucket
 }
 
 // benchNode is one in-process holdfast node of the benchmark.
@@ -322,8 +324,16 @@ func benchPipeline(ctx context.Context, o benchOptions, nodeCount int, bodies []
 		return res, err
 	}
 	count := int(seq)
+	var storedBytes int64
+	if err := store.List(ctx, "", func(oi archive.ObjectInfo) error {
+		storedBytes += oi.Size
+		return nil
+	}); err != nil {
+		return res, err
+	}
 	res = pipelineResult{
-		ackedRate: float64(n) / acked.Seconds(), storedRate: float64(n) / stored.Seconds(),
+		storedBytes: storedBytes,
+		ackedRate:   float64(n) / acked.Seconds(), storedRate: float64(n) / stored.Seconds(),
 		mbps: float64(raw) / 1e6 / acked.Seconds(), p50: lat[len(lat)/2], p99: lat[len(lat)*99/100],
 		storedAfter: stored, objects: count, objectsPer10k: float64(count) / float64(n) * 10000,
 	}
