@@ -203,6 +203,15 @@ func (u *uploader) collect(ctx context.Context, from uint64) ([]pendingRecord, u
 	// by this call and stopped before it returns.
 	rctx, cancel := context.WithCancel(ctx)
 	var flushed atomic.Bool
+	drained := false
+	// Runs last, once the watcher has stopped: a flush asked for while
+	// this batch filled up is for records after it, so the next batch
+	// honours it rather than waiting for segment.max_age.
+	defer func() {
+		if flushed.Load() && !drained {
+			u.flush()
+		}
+	}()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -240,6 +249,7 @@ func (u *uploader) collect(ctx context.Context, from uint64) ([]pendingRecord, u
 		if flushed.Load() {
 			// Take everything already spooled, without waiting for more:
 			// the ack=stored caller that asked is among it.
+			drained = true
 			return b.drain(ctx, u.spool)
 		}
 		if len(b.recs) > 0 && !time.Now().Before(deadline) {
