@@ -14,6 +14,7 @@ LDFLAGS       := -X main.version=$(VERSION)
 HOLDFAST      := $(BIN)/holdfast
 TEST_TIMEOUT  ?= 12m
 BENCH_N       ?= 200000
+BENCH_RATE    ?= 30000
 SEARCH_N      ?= 1000000
 SWEEP_N       ?= 1000000
 
@@ -51,13 +52,16 @@ lint: $(STATICCHECK)
 
 # bench runs the ingest benchmark against a throwaway MinIO and prints its
 # figures next to the naive one-PUT-per-message baseline and a three-node
-# cluster of the same run, then the search benchmark over SEARCH_N messages
+# cluster of the same run (clients sending as fast as answered: capacity),
+# then ingest offered at BENCH_RATE msgs/s for 300,000 messages (the ack
+# latency at that load), then the search benchmark over SEARCH_N messages
 # next to raw Bleve indexing of the same documents, then a retention sweep
 # over SWEEP_N expired messages, then the Go benchmarks.
 bench: build minio
 	@scripts/minio.sh start
 	@eval "$$(scripts/minio.sh env)"; \
 	  $(HOLDFAST) bench ingest -n $(BENCH_N) -nodes 3 ; rc=$$?; \
+	  $(HOLDFAST) bench ingest -n 300000 -rate $(BENCH_RATE) -naive 300 || rc=1; \
 	  $(HOLDFAST) bench search -n $(SEARCH_N) || rc=1; \
 	  $(HOLDFAST) bench sweep -n $(SWEEP_N) || rc=1; \
 	  $(GO) test -run '^$$' -bench . -benchtime 2x ./archive/... ./gateway/... ./cluster/... || rc=1; \

@@ -10,6 +10,8 @@ func runBench(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("bench ingest|search|sweep: %w", errUsage)
 	}
+	// The benchmarks run the daemon's code in this process: as serve does.
+	setProcs()
 	switch args[0] {
 	case "ingest":
 		return runBenchIngest(ctx, args[1:])

@@ -127,8 +127,8 @@ func runBenchIngest(ctx context.Context, args []string) error {
 	if o.rate > 0 {
 		load = fmt.Sprintf("offered at %.0f msgs/s", o.rate)
 	}
-	fmt.Printf("\nholdfast bench ingest: %d messages (%.1f MB of JSON), %d clients x %d per request (%s), MinIO at %s\n",
-		o.n, float64(raw)/1e6, o.clients, o.batch, load, o.s3.Endpoint)
+	fmt.Printf("\nholdfast bench ingest: %d messages (%.1f MB of JSON), %d clients x %d per request (%s), MinIO at %s, GOMAXPROCS %d\n",
+		o.n, float64(raw)/1e6, o.clients, o.batch, load, o.s3.Endpoint, runtime.GOMAXPROCS(0))
 	fmt.Printf("  acked:    %9.0f msgs/s  %6.1f MB/s  ack latency p50 %v  p99 %v  (%d requests)\n",
 		res.ackedRate, res.mbps, res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond), len(bodies))
 	fmt.Printf("  stored:   %9.0f msgs/s  (every message in a verified WORM segment after %v)\n", res.storedRate, res.storedAfter.Round(time.Millisecond))

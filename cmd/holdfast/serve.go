@@ -36,6 +36,7 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	procs := setProcs()
 	if err := os.MkdirAll(cfg.Node.DataDir, 0o750); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -111,7 +112,7 @@ func runServe(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stdout, "\nholdfast: generated an admin token; it is shown only this once, store it now:\n\n    %s\n\n"+
 			"Try:  curl -H 'Authorization: Bearer %s' http://%s/readyz\n\n", tok, tok, gw.Addr())
 	}
-	log.WithFields(logrus.Fields{"node": cfg.Node.ID, "http": gw.Addr(), "storage": cfg.Storage.Kind, "version": version}).Info("holdfast started")
+	log.WithFields(logrus.Fields{"node": cfg.Node.ID, "http": gw.Addr(), "storage": cfg.Storage.Kind, "version": version, "gomaxprocs": procs}).Info("holdfast started")
 
 	<-ctx.Done()
 	log.Info("stopping")
