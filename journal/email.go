@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/mail"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,8 +62,10 @@ type EmailOptions struct {
 type envelope struct {
 	sender    string
 	messageID string
-	to        []string
-	sentAt    time.Time
+	// report is set for the envelope of an Exchange journal report.
+	report bool
+	to     []string
+	sentAt time.Time
 }
 
 // email is one parsed message.
@@ -80,7 +83,9 @@ type email struct {
 //     address plus the envelope's (see EmailOptions.EnvelopeTo);
 //   - SourceID is the Message-ID without its angle brackets, or, when the
 //     message has none, "sha256:" and the hex SHA-256 of its bytes (the
-//     same bytes always give the same id);
+//     same bytes always give the same id); for a journal report whose
+//     envelope names recipients the headers do not (see below), the
+//     Message-ID and "#journal-" and a hash of those recipients;
 //   - Conversation is the thread: the first References id, else the
 //     In-Reply-To id, else the message's own id; it is direct with exactly
 //     one recipient, else group; its name is the subject without "Re:";
@@ -96,7 +101,13 @@ type email struct {
 // An Exchange journal report (header X-MS-Journal-Report) becomes the
 // record of the message it carries: its sender, subject, body and
 // attachments, recipients from both the report's envelope and the
-// message's headers, Raw the carried message.
+// message's headers, Raw the carried message. Exchange sends one report
+// per set of recipients it delivers to (per database, per site), each
+// envelope naming that set's Bcc recipients and list members: a report
+// whose envelope adds recipients to the headers' is its own record (the
+// hash in its SourceID), so that no report's recipients are lost to
+// deduplication against another's; the same report sent again is still
+// the same record, and the conversation is the Message-ID's either way.
 //
 // A message whose MIME cannot be read (bad headers, a multipart without its
 // boundary, bad base64, an unknown charset) is an *Error of KindSyntax or
@@ -162,11 +173,13 @@ func (msg *email) record(env envelope, opts EmailOptions) (Record, *Error) {
 		return Record{}, e
 	}
 	id := msg.sourceID(env)
+	headerTo := msg.headerRecipients()
+	to := withEnvelope(headerTo, env, msg.fallback)
 	m := archive.Message{
-		Platform: PlatformEmail, Tenant: opts.Tenant, SourceID: id,
+		Platform: PlatformEmail, Tenant: opts.Tenant, SourceID: reportSourceID(id, env, headerTo, to),
 		Conversation: archive.Conversation{ID: msg.threadID(id), Name: threadName(subject)},
 		From:         msg.sender(env),
-		To:           msg.recipients(env),
+		To:           to,
 		SentAt:       msg.sentAt(env, opts.Now),
 		Type:         "email",
 		Text:         emailText(subject, body.text(), len(body.attachments) > 0, opts.Limits.MaxFieldBytes),
@@ -243,15 +256,21 @@ func (msg *email) sender(env envelope) archive.Participant {
 	return participant(from, "")
 }
 
-// recipients are the To, Cc and Bcc addresses, then the envelope's, each
-// once (the first name seen wins).
-func (msg *email) recipients(env envelope) []archive.Participant {
+// headerRecipients are the To, Cc and Bcc addresses.
+func (msg *email) headerRecipients() []archive.Participant {
 	var all []archive.Participant
 	for _, f := range []string{"To", "Cc", "Bcc"} {
 		all = append(all, addressList(strings.Join(msg.header.Values(f), ", "), msg.fallback)...)
 	}
+	return all
+}
+
+// withEnvelope is header, then the envelope's recipients, each once (the
+// first name seen wins).
+func withEnvelope(header []archive.Participant, env envelope, fallback string) []archive.Participant {
+	all := slices.Clone(header)
 	for _, a := range env.to {
-		all = append(all, addressList(a, msg.fallback)...)
+		all = append(all, addressList(a, fallback)...)
 	}
 	seen := make(map[string]bool, len(all))
 	out := all[:0]
@@ -264,6 +283,30 @@ func (msg *email) recipients(env envelope) []archive.Participant {
 	return out
 }
 
+// reportSourceID is id, or for a journal report whose envelope adds
+// recipients to the header's, id and "#journal-" and a hash of the added
+// recipients (sorted, so that their order in the report does not matter).
+func reportSourceID(id string, env envelope, header, all []archive.Participant) string {
+	if !env.report {
+		return id
+	}
+	named := make(map[string]bool, len(header))
+	for _, p := range header {
+		named[p.ID] = true
+	}
+	var added []string
+	for _, p := range all {
+		if !named[p.ID] {
+			added = append(added, strings.ToLower(p.ID))
+		}
+	}
+	if len(added) == 0 {
+		return id
+	}
+	slices.Sort(added)
+	sum := sha256.Sum256([]byte(strings.Join(added, "\n")))
+	return id + "#journal-" + hex.EncodeToString(sum[:8])
+}
 func (msg *email) sentAt(env envelope, now time.Time) time.Time {
 	if t, err := mail.ParseDate(msg.header.Get("Date")); err == nil && !t.After(now.Add(maxFutureSkew)) {
 		return t

@@ -47,6 +47,7 @@ func (msg *email) unwrapJournalReport() (*email, envelope, *Error) {
 		}
 		env = parseJournalEnvelope(text)
 	}
+	env.report = true
 	inner, e := readEmail(carried.data)
 	if e != nil {
 		e.Field = "part " + carried.path + " " + e.Field

@@ -82,8 +82,11 @@ func TestEmailJournalReportIsTheOriginalMessage(t *testing.T) {
 	if m.From.ID != "alice.chen@contoso.com" || m.From.Name != "Alice Chen" || m.From.External {
 		t.Errorf("from = %+v, want Alice Chen, internal", m.From)
 	}
-	if m.SourceID != "SN6PR04MB4001A1B2C3D4E5F6@SN6PR04MB4001.namprd04.prod.outlook.com" {
-		t.Errorf("source id = %q, want the original's Message-ID", m.SourceID)
+	// The report's envelope adds recipients (a Bcc, list members, a
+	// forward): the id says which report this is.
+	const messageID = "SN6PR04MB4001A1B2C3D4E5F6@SN6PR04MB4001.namprd04.prod.outlook.com"
+	if !strings.HasPrefix(m.SourceID, messageID+"#journal-") {
+		t.Errorf("source id = %q, want the original's Message-ID and the report's recipients hash", m.SourceID)
 	}
 	if !m.SentAt.Equal(time.Date(2025, 1, 14, 9, 30, 5, 0, time.UTC)) {
 		t.Errorf("sent at = %v, want the original's Date", m.SentAt)
@@ -109,8 +112,8 @@ func TestEmailJournalReportIsTheOriginalMessage(t *testing.T) {
 	if !to["carol@fabrikam.com"].External || to["bob.smith@contoso.com"].External {
 		t.Errorf("external marks wrong: carol %+v bob %+v", to["carol@fabrikam.com"], to["bob.smith@contoso.com"])
 	}
-	if m.Conversation.Kind != archive.KindGroup || m.Conversation.ID != m.SourceID {
-		t.Errorf("conversation = %+v, want group rooted at the message itself", m.Conversation)
+	if m.Conversation.Kind != archive.KindGroup || m.Conversation.ID != messageID {
+		t.Errorf("conversation = %+v, want group rooted at the message's Message-ID", m.Conversation)
 	}
 	if len(m.Attachments) != 1 || len(rec.Blobs) != 1 {
 		t.Fatalf("attachments %v, blobs %d: want the PDF once", m.Attachments, len(rec.Blobs))
@@ -134,8 +137,8 @@ func TestEmailReplyThreadsWithTheOriginal(t *testing.T) {
 	orig := mustParseEmail(t, readFixture(t, "exchange-journal-report.eml"), EmailOptions{})
 	rec := mustParseEmail(t, readFixture(t, "multipart-reply.eml"), EmailOptions{})
 	m := rec.Message
-	if m.Conversation.ID != orig.Message.SourceID {
-		t.Errorf("reply conversation %q, want the original's id %q", m.Conversation.ID, orig.Message.SourceID)
+	if m.Conversation.ID != orig.Message.Conversation.ID {
+		t.Errorf("reply conversation %q, want the original's %q", m.Conversation.ID, orig.Message.Conversation.ID)
 	}
 	if m.Conversation.Name != "Q4 allocation - final numbers" || m.Conversation.Kind != archive.KindDirect {
 		t.Errorf("conversation = %+v, want the subject without RE:, direct", m.Conversation)
@@ -254,6 +257,54 @@ func TestEmailHTMLOnlyWithoutMessageID(t *testing.T) {
 	}
 	if !m.SentAt.Equal(emailNow) {
 		t.Errorf("sent at = %v, want the reception time for an unreadable Date", m.SentAt)
+	}
+}
+
+// Exchange sends one journal report per set of recipients it delivers to:
+// each report is archived with its recipients, a report sent again is the
+// same record, and a report adding no recipient to the headers' is the
+// Message-ID's record.
+func TestEmailJournalReportsOfOneMessageKeepEveryRecipient(t *testing.T) {
+	report := func(envelopeTo ...string) []byte {
+		carried := "From: alice@contoso.com\r\nTo: desk@contoso.com\r\nSubject: fills\r\nMessage-ID: <m1@contoso.com>\r\n" +
+			"Date: Mon, 13 Jan 2025 08:00:00 +0000\r\n\r\nall filled\r\n"
+		var env strings.Builder
+		env.WriteString("Sender: alice@contoso.com\r\nSubject: fills\r\nMessage-Id: <m1@contoso.com>\r\n")
+		for _, to := range envelopeTo {
+			env.WriteString("To: " + to + "\r\n")
+		}
+		return []byte("From: Microsoft Exchange <postmaster@contoso.com>\r\nTo: journal@archive.contoso.com\r\n" +
+			"Subject: fills\r\nX-MS-Journal-Report:\r\nMIME-Version: 1.0\r\n" +
+			"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n" +
+			"--b\r\nContent-Type: text/plain\r\n\r\n" + env.String() + "\r\n" +
+			"--b\r\nContent-Type: message/rfc822\r\n\r\n" + carried + "\r\n--b--\r\n")
+	}
+	first := mustParseEmail(t, report("dave@contoso.com, Expanded: desk@contoso.com", "hidden@contoso.com"), EmailOptions{}).Message
+	second := mustParseEmail(t, report("erin@contoso.com, Expanded: desk@contoso.com"), EmailOptions{}).Message
+	again := mustParseEmail(t, report("hidden@contoso.com", "dave@contoso.com, Expanded: desk@contoso.com"), EmailOptions{}).Message
+	plain := mustParseEmail(t, report("desk@contoso.com"), EmailOptions{}).Message
+	if first.SourceID == second.SourceID {
+		t.Fatalf("two reports naming different recipients share the id %q: the second's would be lost as a duplicate", first.SourceID)
+	}
+	if again.SourceID != first.SourceID {
+		t.Errorf("the same report (recipients in another order) is %q, then %q", first.SourceID, again.SourceID)
+	}
+	if plain.SourceID != "m1@contoso.com" {
+		t.Errorf("a report adding no recipient: id %q, want the Message-ID", plain.SourceID)
+	}
+	for _, c := range []struct {
+		m    archive.Message
+		want []string
+	}{{first, []string{"desk@contoso.com", "dave@contoso.com", "hidden@contoso.com"}}, {second, []string{"desk@contoso.com", "erin@contoso.com"}}} {
+		to := recipientIDs(c.m)
+		for _, id := range c.want {
+			if _, ok := to[id]; !ok {
+				t.Errorf("%s: recipient %s missing from %v", c.m.SourceID, id, c.m.To)
+			}
+		}
+		if c.m.Conversation.ID != "m1@contoso.com" {
+			t.Errorf("%s: conversation %q, want the Message-ID", c.m.SourceID, c.m.Conversation.ID)
+		}
 	}
 }
 
