@@ -15,9 +15,10 @@ import (
 // every 10 ms. With as many Ps as CPUs (two on the reference machine), one
 // background goroutine held half of them and acknowledgements queued behind
 // it: bench ingest offered 30,000 msgs/s for 10 s measured an ack p99 of
-// 85–134 ms. With four Ps more, the kernel shares the CPUs between the
-// threads at a finer grain: p99 22–48 ms, for the same CPU time.
-const procsHeadroom = 4
+// 85–134 ms. With two Ps more the kernel shares the CPUs between the threads
+// at a finer grain: p99 26–37 ms for the same CPU time. Four more did no
+// better (25–33 ms) and made the indexer slower per CPU-second.
+const procsHeadroom = 2
 
 // setProcs raises GOMAXPROCS by procsHeadroom, unless the GOMAXPROCS
 // environment variable sets it, and returns the value in effect.
