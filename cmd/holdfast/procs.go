@@ -21,7 +21,10 @@ import (
 const procsHeadroom = 2
 
 // setProcs raises GOMAXPROCS by procsHeadroom, unless the GOMAXPROCS
-// environment variable sets it, and returns the value in effect.
+// environment variable sets it, and returns the value in effect. The base
+// is Go's own default (the CPUs, or a container's CPU limit at start);
+// once set, Go no longer follows later changes of that limit: a restart
+// picks them up.
 func setProcs() int {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return runtime.GOMAXPROCS(0)
