@@ -196,7 +196,11 @@ func ParseTrailer(tail []byte) (off, length int64, err error) {
 }
 
 // ParseManifest decodes the manifest frame.
-func ParseManifest(frame []byte) (Manifest, error) {
+func ParseManifest(frame []byte) (Manifest, error) { return parseManifest(frame, nil) }
+
+// parseManifest decodes the manifest frame, decompressing a compressed
+// manifest with dec, or with a decoder made for the call when dec is nil.
+func parseManifest(frame []byte, dec *zstd.Decoder) (Manifest, error) {
 	var m Manifest
 	if len(frame) < 8 || binary.LittleEndian.Uint32(frame) != manifestMagic ||
 		int(binary.LittleEndian.Uint32(frame[4:])) != len(frame)-8 {
@@ -205,13 +209,16 @@ func ParseManifest(frame []byte) (Manifest, error) {
 	payload := frame[8:]
 	compressed := len(payload) >= 4 && binary.LittleEndian.Uint32(payload) == zstdMagic
 	if compressed {
-		dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxManifestBytes))
-		if err != nil {
-			return m, fmt.Errorf("segment manifest: %w", err)
+		if dec == nil {
+			d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxManifestBytes))
+			if err != nil {
+				return m, fmt.Errorf("segment manifest: %w", err)
+			}
+			defer d.Close()
+			dec = d
 		}
-		payload, err = dec.DecodeAll(payload, nil)
-		dec.Close()
-		if err != nil {
+		var err error
+		if payload, err = dec.DecodeAll(payload, nil); err != nil {
 			return m, fmt.Errorf("segment manifest: %w: %w", err, ErrCorrupt)
 		}
 	}
@@ -242,7 +249,11 @@ func manifestFormat(compressed bool) int {
 }
 
 // SegmentManifest reads the manifest of a whole segment object in memory.
-func SegmentManifest(data []byte) (Manifest, error) {
+func SegmentManifest(data []byte) (Manifest, error) { return segmentManifest(data, nil) }
+
+// segmentManifest is SegmentManifest decompressing with dec (see
+// parseManifest).
+func segmentManifest(data []byte, dec *zstd.Decoder) (Manifest, error) {
 	if len(data) < TrailerSize {
 		return Manifest{}, fmt.Errorf("segment of %d bytes: %w", len(data), ErrCorrupt)
 	}
@@ -253,7 +264,7 @@ func SegmentManifest(data []byte) (Manifest, error) {
 	if off < 0 || n < 8 || off+n > int64(len(data)) {
 		return Manifest{}, fmt.Errorf("manifest at %d+%d: %w", off, n, ErrCorrupt)
 	}
-	return ParseManifest(data[off : off+n])
+	return parseManifest(data[off:off+n], dec)
 }
 
 // Record decodes the line of e from its compressed frame and checks its
@@ -263,6 +274,12 @@ func (c *Codec) Record(frame []byte, e ManifestEntry) (Message, []byte, error) {
 	if err != nil {
 		return Message{}, nil, fmt.Errorf("decode frame of %s v%d: %w: %w", e.ID, e.Version, err, ErrCorrupt)
 	}
+	return recordIn(plain, e)
+}
+
+// recordIn decodes the line of e from its decompressed frame, checking that
+// it is the version e names, with e's hash, and that the hash holds.
+func recordIn(plain []byte, e ManifestEntry) (Message, []byte, error) {
 	if e.Pos < 0 || e.Len < 0 || e.Pos+e.Len > len(plain) {
 		return Message{}, nil, fmt.Errorf("record %s v%d outside its frame: %w", e.ID, e.Version, ErrCorrupt)
 	}
@@ -280,11 +297,12 @@ func (c *Codec) Record(frame []byte, e ManifestEntry) (Message, []byte, error) {
 	return m, line, nil
 }
 
-// Scan decodes every record of a whole segment object in order, verifying
-// each against its hash, and calls fn until it returns an error. line is
-// only valid during the call.
-func (c *Codec) Scan(data []byte, fn func(Message, []byte) error) error {
-	man, err := SegmentManifest(data)
+// Scan decodes every record of a whole segment object in manifest order,
+// checking each as Record does, and calls fn with the record, its line
+// (valid only during the call) and its manifest entry until fn returns an
+// error.
+func (c *Codec) Scan(data []byte, fn func(Message, []byte, ManifestEntry) error) error {
+	man, err := segmentManifest(data, c.dec)
 	if err != nil {
 		return err
 	}
@@ -303,21 +321,11 @@ func (c *Codec) Scan(data []byte, fn func(Message, []byte) error) error {
 			}
 			frameAt = e.FrameOffset
 		}
-		if e.Pos < 0 || e.Pos+e.Len > len(plain) {
-			return fmt.Errorf("record %s v%d outside its frame: %w", e.ID, e.Version, ErrCorrupt)
-		}
-		line := plain[e.Pos : e.Pos+e.Len]
-		var m Message
-		if err := json.Unmarshal(line, &m); err != nil {
-			return fmt.Errorf("decode record %s v%d: %w: %w", e.ID, e.Version, err, ErrCorrupt)
-		}
-		if m.SHA256 != e.SHA256 {
-			return fmt.Errorf("record %s v%d hash differs from manifest: %w", e.ID, e.Version, ErrCorrupt)
-		}
-		if err := m.Verify(); err != nil {
+		m, line, err := recordIn(plain, e)
+		if err != nil {
 			return err
 		}
-		if err := fn(m, line); err != nil {
+		if err := fn(m, line, e); err != nil {
 			return err
 		}
 	}
@@ -326,9 +334,5 @@ func (c *Codec) Scan(data []byte, fn func(Message, []byte) error) error {
 
 // VerifyObject checks that data hashes to sha (hex).
 func VerifyObject(data []byte, sha string) error {
-	sum := sha256.Sum256(data)
-	if got := hex.EncodeToString(sum[:]); got != sha {
-		return fmt.Errorf("object hash %s, expected %s: %w", got, sha, ErrCorrupt)
-	}
-	return nil
+	return CheckSHA256(bytes.NewReader(data), sha)
 }

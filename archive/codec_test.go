@@ -85,7 +85,7 @@ func TestSegmentRoundTrip(t *testing.T) {
 		t.Fatalf("expected several independent frames, got %d", len(frames))
 	}
 	var n int
-	if err := c.Scan(s.Data, func(m Message, _ []byte) error {
+	if err := c.Scan(s.Data, func(m Message, _ []byte, _ ManifestEntry) error {
 		if m.ID != msgs[n].ID {
 			t.Fatalf("scan order: got %s want %s", m.ID, msgs[n].ID)
 		}
@@ -147,7 +147,7 @@ func TestSegmentDetectsCorruption(t *testing.T) {
 	if err := VerifyObject(bad, s.SHA256); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("VerifyObject = %v, want ErrCorrupt", err)
 	}
-	if err := c.Scan(bad, func(Message, []byte) error { return nil }); !errors.Is(err, ErrCorrupt) {
+	if err := c.Scan(bad, func(Message, []byte, ManifestEntry) error { return nil }); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Scan = %v, want ErrCorrupt", err)
 	}
 	if _, err := SegmentManifest(bad[:len(bad)-3]); !errors.Is(err, ErrCorrupt) {

@@ -77,15 +77,14 @@ type ObjectStore interface {
 }
 
 // CheckSHA256 reads r to the end and fails with ErrCorrupt unless the
-// SHA-256 of what it read is want (hex). It returns the digest read.
-func CheckSHA256(r io.Reader, want string) (string, error) {
+// SHA-256 of what it read is want (hex).
+func CheckSHA256(r io.Reader, want string) error {
 	h := sha256.New()
 	if _, err := io.Copy(h, r); err != nil {
-		return "", err
+		return err
 	}
-	got := hex.EncodeToString(h.Sum(nil))
-	if got != want {
-		return got, fmt.Errorf("read sha256 %s, expected %s: %w", got, want, ErrCorrupt)
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return fmt.Errorf("read sha256 %s, expected %s: %w", got, want, ErrCorrupt)
 	}
-	return got, nil
+	return nil
 }

@@ -367,7 +367,7 @@ func bucketRecords(t testing.TB, c *minio.Client, bucket string) (map[string]int
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := codec.Scan(data, func(m archive.Message, _ []byte) error {
+		if err := codec.Scan(data, func(m archive.Message, _ []byte, _ archive.ManifestEntry) error {
 			counts[fmt.Sprintf("%s/v%d", m.ID, m.Version)]++
 			return nil
 		}); err != nil {

@@ -274,7 +274,7 @@ func storedRecords(t testing.TB, store archive.ObjectStore) map[string]int {
 		if err != nil {
 			return err
 		}
-		return codec.Scan(data, func(m archive.Message, _ []byte) error {
+		return codec.Scan(data, func(m archive.Message, _ []byte, _ archive.ManifestEntry) error {
 			out[fmt.Sprintf("%s/v%d", m.ID, m.Version)]++
 			return nil
 		})

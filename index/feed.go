@@ -111,18 +111,8 @@ func (r *run) add(seg archive.Segment, data []byte) error {
 			return err
 		}
 	}
-	man, err := archive.SegmentManifest(data)
-	if err != nil {
-		return err
-	}
-	r.hits = slices.Grow(r.hits, len(man.Records))
-	i := 0
-	return r.ix.codec.Scan(data, func(m archive.Message, _ []byte) error {
-		if i >= len(man.Records) || man.Records[i].ID != m.ID || man.Records[i].Version != m.Version {
-			return fmt.Errorf("record %d (%s v%d) out of manifest order: %w", i, m.ID, m.Version, archive.ErrCorrupt)
-		}
-		e := man.Records[i]
-		i++
+	r.hits = slices.Grow(r.hits, seg.Count)
+	return r.ix.codec.Scan(data, func(m archive.Message, _ []byte, e archive.ManifestEntry) error {
 		return r.index(hitFromMessage(&m, seg.Key, e))
 	})
 }

@@ -35,7 +35,7 @@ func (s *Store) Verify(ctx context.Context, key, sha256Hex string) error {
 		return fmt.Errorf("fsstore: verify %s: %w", key, err)
 	}
 	defer f.Close()
-	if _, err := archive.CheckSHA256(f, sha256Hex); err != nil {
+	if err := archive.CheckSHA256(f, sha256Hex); err != nil {
 		return fmt.Errorf("fsstore: verify %s version %s: %w", key, m.VersionID, err)
 	}
 	if m.SHA256 != sha256Hex {

@@ -135,7 +135,7 @@ func (s *Store) Verify(ctx context.Context, key, sha256Hex string) error {
 		return fmt.Errorf("s3: verify %s: %w", key, classify(err, false))
 	}
 	defer rc.Close()
-	if _, err := archive.CheckSHA256(rc, sha256Hex); err != nil {
+	if err := archive.CheckSHA256(rc, sha256Hex); err != nil {
 		return fmt.Errorf("s3: verify %s version %s: %w", key, oi.VersionID, err)
 	}
 	if oi.ChecksumSHA256 != "" && oi.ChecksumMode == checksumFullObject {
