@@ -2,8 +2,6 @@ package journal
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -195,29 +193,14 @@ func (s Slack) verify(req Request) error {
 	if s.SigningSecret == "" {
 		return fmt.Errorf("slack: no signing secret configured: %w", ErrSignature)
 	}
-	ts, sig := req.Header.Get("X-Slack-Request-Timestamp"), req.Header.Get("X-Slack-Signature")
-	if ts == "" || sig == "" {
-		return fmt.Errorf("slack: X-Slack-Signature or X-Slack-Request-Timestamp missing: %w", ErrSignature)
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
+	ts, sig, err := signedHeaders(req.Header, "X-Slack-Request-Timestamp", "X-Slack-Signature", unixSeconds, req.Now, slackSignatureWindow)
 	if err != nil {
-		return fmt.Errorf("slack: X-Slack-Request-Timestamp %q is not a Unix time: %w", ts, ErrSignature)
+		return fmt.Errorf("slack: %w", err)
 	}
-	if d := req.Now.Sub(time.Unix(sec, 0)); d > slackSignatureWindow || d < -slackSignatureWindow {
-		return fmt.Errorf("slack: X-Slack-Request-Timestamp %s is more than %v from now (a replay?): %w", ts, slackSignatureWindow, ErrSignature)
-	}
-	if !hmac.Equal([]byte(sig), []byte(slackSignature(s.SigningSecret, ts, req.Body))) {
+	if !hmac.Equal([]byte(sig), []byte(v0Signature(s.SigningSecret, ts, req.Body))) {
 		return fmt.Errorf("slack: X-Slack-Signature does not match the body: %w", ErrSignature)
 	}
 	return nil
-}
-
-// slackSignature is the X-Slack-Signature Slack computes for body.
-func slackSignature(secret, ts string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte("v0:" + ts + ":"))
-	mac.Write(body)
-	return "v0=" + hex.EncodeToString(mac.Sum(nil))
 }
 
 // decodeSlackEvent turns an event_callback into its record, if any.

@@ -32,7 +32,7 @@ func slackRequest(body []byte) Request {
 	ts := strconv.FormatInt(slackNow.Unix(), 10)
 	h := http.Header{}
 	h.Set("X-Slack-Request-Timestamp", ts)
-	h.Set("X-Slack-Signature", slackSignature(slackTestSecret, ts, body))
+	h.Set("X-Slack-Signature", v0Signature(slackTestSecret, ts, body))
 	return Request{Header: h, Body: body, Now: slackNow, Tenant: "acme", Limits: Limits{MaxFieldBytes: 1 << 20}}
 }
 
@@ -73,7 +73,7 @@ func TestSlackSignatureDocumentedVector(t *testing.T) {
 		body = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
 		want = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
 	)
-	if got := slackSignature(slackTestSecret, ts, []byte(body)); got != want {
+	if got := v0Signature(slackTestSecret, ts, []byte(body)); got != want {
 		t.Fatalf("signature %s, want Slack's %s", got, want)
 	}
 	h := http.Header{}

@@ -138,13 +138,11 @@ type zoomValidation struct {
 
 // checkZoomSignature verifies x-zm-signature over the exact body.
 func checkZoomSignature(h http.Header, body []byte, secret string, now time.Time) error {
-	unix := func(s int64) time.Time { return time.Unix(s, 0) }
-	ts, sig, err := signedHeaders(h, "x-zm-request-timestamp", "x-zm-signature", unix, now, zoomSignWindow)
+	ts, sig, err := signedHeaders(h, "x-zm-request-timestamp", "x-zm-signature", unixSeconds, now, zoomSignWindow)
 	if err != nil {
 		return fmt.Errorf("zoom: %w", err)
 	}
-	want := "v0=" + hex.EncodeToString(macSHA256(secret, "v0:"+ts+":"+string(body)))
-	if !hmac.Equal([]byte(sig), []byte(want)) {
+	if !hmac.Equal([]byte(sig), []byte(v0Signature(secret, ts, body))) {
 		return fmt.Errorf("zoom: x-zm-signature does not verify: %w", ErrSignature)
 	}
 	return nil
