@@ -52,6 +52,9 @@ func (w *walk) count(ctx context.Context) (bool, error) {
 		if docs > countTimedDocs {
 			timed = deadline
 		}
+		if err := ctx.Err(); err != nil {
+			return false, fmt.Errorf("count: %w", err)
+		}
 		if w.total >= limit || !timed.IsZero() && !time.Now().Before(timed) {
 			return true, nil
 		}
@@ -78,7 +81,7 @@ func (w *walk) countWithFacets(ctx context.Context) error {
 	req := bleve.NewSearchRequestOptions(w.pl.q, 0, 0, false)
 	req.Score = bleve.ScoreNone
 	req.Facets = facetRequests()
-	sr, err := bleve.NewIndexAlias(idxs...).SearchInContext(ctx, req)
+	sr, err := searchAll(ctx, idxs, req)
 	if err != nil {
 		return fmt.Errorf("count: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/holdfast/holdfast/archive"
+	"github.com/holdfast/holdfast/index/querystring"
 )
 
 // Defaults.
@@ -47,6 +48,17 @@ type Config struct {
 	// BatchSize is the number of documents per bleve batch
 	// (DefaultBatchSize when 0).
 	BatchSize int
+	// Limits bound what one search may cost; the zero value sets none.
+	Limits Limits
+}
+
+// Limits bound what one search may cost. A zero field means no limit.
+type Limits struct {
+	// Limits bound the query string: its length, clauses and patterns.
+	querystring.Limits
+	// MaxPatternWords is the most indexed words one pattern may match in
+	// a partition: each is a posting list the search opens.
+	MaxPatternWords int
 }
 
 // Index is one node's search index of archived messages: a bleve (scorch)

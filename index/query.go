@@ -189,8 +189,12 @@ type plan struct {
 	facets, highlight  bool
 }
 
-// newPlan validates r and translates it into a bleve query.
-func newPlan(r Request) (*plan, error) {
+// newPlan validates r and translates it into a bleve query, without limits.
+func newPlan(r Request) (*plan, error) { return newLimitedPlan(r, Limits{}) }
+
+// newLimitedPlan validates r, within lim, and translates it into a bleve
+// query.
+func newLimitedPlan(r Request, lim Limits) (*plan, error) {
 	pl := &plan{size: r.Size, facets: r.Facets, highlight: r.Highlight, exactTotal: r.ExactTotal,
 		from: r.From, to: r.To, fromMonth: math.MinInt, toMonth: math.MaxInt}
 	switch {
@@ -224,8 +228,11 @@ func newPlan(r Request) (*plan, error) {
 	}
 
 	var err error
-	if pl.user, err = userQuery(r); err != nil {
+	if pl.user, err = limitedUserQuery(r, lim.Limits); err != nil {
 		return nil, err
+	}
+	if pl.user != nil {
+		pl.user = boundPatterns(pl.user, lim.MaxPatternWords)
 	}
 	if pl.user != nil && !pl.relevance {
 		pl.user = plainTerms(pl.user)
@@ -239,14 +246,17 @@ func newPlan(r Request) (*plan, error) {
 }
 
 // userQuery parses r.Query; nil when it is blank.
-func userQuery(r Request) (query.Query, error) {
+func userQuery(r Request) (query.Query, error) { return limitedUserQuery(r, querystring.Limits{}) }
+
+// limitedUserQuery parses r.Query within lim; nil when it is blank.
+func limitedUserQuery(r Request, lim querystring.Limits) (query.Query, error) {
 	if strings.TrimSpace(r.Query) == "" {
 		return nil, nil
 	}
 	q, err := querystring.Parse(r.Query, querystring.Options{
-		DefaultField: fieldText, Fields: queryFields, Location: r.Location,
+		DefaultField: fieldText, Fields: queryFields, Location: r.Location, Limits: lim,
 	})
-	if errors.Is(err, querystring.ErrSyntax) {
+	if errors.Is(err, querystring.ErrSyntax) || errors.Is(err, querystring.ErrLimit) {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	if err != nil {

@@ -23,7 +23,7 @@ func (ix *Index) Search(ctx context.Context, r Request) (Result, error) {
 		return Result{}, err
 	}
 	defer ix.leave()
-	pl, err := newPlan(r)
+	pl, err := newLimitedPlan(r, ix.cfg.Limits)
 	if err != nil {
 		return Result{}, err
 	}
@@ -112,7 +112,7 @@ func (ix *Index) searchRelevance(ctx context.Context, pl *plan, parts []*partiti
 		}
 		req := pl.request(pl.q, MaxRelevanceHits)
 		req.Fields, req.Highlight, req.SearchAfter = nil, nil, nil
-		sr, err := bleve.NewIndexAlias(idxs...).SearchInContext(ctx, req)
+		sr, err := searchAll(ctx, idxs, req)
 		ix.searched.Add(uint64(len(idxs)))
 		if err != nil {
 			return Result{}, fmt.Errorf("search: %w", err)

@@ -92,6 +92,10 @@ func (ix *Index) searchTime(ctx context.Context, pl *plan, parts []*partition, s
 			return Result{}, err
 		}
 		res.Partitions++
+		if err := ctx.Err(); err != nil {
+			// Past the deadline (or the client left): stop between months.
+			return Result{}, err
+		}
 		switch {
 		case pl.after != nil && p.month > pl.afterMonth:
 			// Newer than the cursor: the page cannot hold any of it,
@@ -228,6 +232,9 @@ func storedSentAt(dm *search.DocumentMatch) (time.Time, error) {
 // bleve, with their stored fields and highlights; it returns how many it
 // read.
 func (m *monthRead) search(ctx context.Context, from, to time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	sr, err := m.idx.SearchInContext(ctx, m.pl.request(m.query(from, to), m.missing()))
 	m.ix.windows.Add(1)
 	if err != nil {

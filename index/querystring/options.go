@@ -59,6 +59,8 @@ type Options struct {
 	Fields map[string]Field
 	// Location is the time zone of dates written without one; nil is UTC.
 	Location *time.Location
+	// Limits bound the query's cost; the zero value sets none.
+	Limits Limits
 }
 
 // fieldTable indexes o.Fields by lower-cased name and checks them.

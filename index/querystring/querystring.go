@@ -19,11 +19,14 @@ func Parse(s string, o Options) (query.Query, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := o.Limits.checkLength(s); err != nil {
+		return nil, err
+	}
 	loc := o.Location
 	if loc == nil {
 		loc = time.UTC
 	}
-	p := &parser{s: s, fields: fields, names: names, loc: loc}
+	p := &parser{s: s, fields: fields, names: names, loc: loc, limits: o.Limits}
 	def := target{f: Field{Index: o.DefaultField, Kind: Text}}
 
 	p.skipSpace()
@@ -77,6 +80,10 @@ type parser struct {
 	names  []string
 	loc    *time.Location
 	depth  int
+
+	limits    Limits
+	clauses   int // values searched for so far
+	wildcards int // words with '*' or '?' so far
 }
 
 func (p *parser) errAt(pos int, format string, args ...any) *Error {

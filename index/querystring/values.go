@@ -13,6 +13,9 @@ import (
 // range, a comparison or a word.
 func (p *parser) parseValue(t target) (query.Query, error) {
 	start := p.pos
+	if err := p.clause(start); err != nil {
+		return nil, err
+	}
 	switch c := p.peek(); c {
 	case '"':
 		text, err := p.scanPhrase()
@@ -74,6 +77,9 @@ func (p *parser) wordQuery(t target, w word) (query.Query, error) {
 			return query.NewMatchAllQuery(), nil
 		}
 		if t.f.Kind == Text || t.f.Kind == Keyword {
+			if err := p.pattern(w); err != nil {
+				return nil, err
+			}
 			return withField(query.NewWildcardQuery("*"), t), nil // the field has a value
 		}
 	}
@@ -83,7 +89,14 @@ func (p *parser) wordQuery(t target, w word) (query.Query, error) {
 			return nil, p.errAt(w.pos, "wildcards work only on text and keyword fields, and %q is a %s field", t.name, t.f.Kind)
 		case w.escWild:
 			return nil, p.errAt(w.pos, "a word cannot mix escaped and unescaped '*' or '?'")
-		case t.f.Kind == Keyword:
+		case onlyWildcards(w.text):
+			return nil, p.errAt(w.pos, "%q holds only wildcards, which would read every indexed word of the field: "+
+				"put a letter or digit in it (or write * alone to match everything)", w.raw)
+		}
+		if err := p.pattern(w); err != nil {
+			return nil, err
+		}
+		if t.f.Kind == Keyword {
 			return withField(query.NewWildcardQuery(w.text), t), nil
 		}
 		return p.textWildcard(t, w)
