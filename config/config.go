@@ -49,6 +49,7 @@ type Config struct {
 	Retention Retention `yaml:"retention"`
 	Auth      Auth      `yaml:"auth"`
 	Log       Log       `yaml:"log"`
+	Search    Search    `yaml:"search"`
 }
 
 // Node names this daemon and where it keeps its local state.
@@ -217,6 +218,7 @@ func Default() Config {
 		Segment:   Segment{MaxBytes: DefaultSegmentBytes, MaxAge: DefaultSegmentAge},
 		Retention: Retention{Default: retain, Floor: DefaultRetainFloor, DirectChat: archive.DirectLongest, SweepEvery: DefaultSweepEvery},
 		Log:       Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Search:    defaultSearch(),
 	}
 }
 

@@ -20,6 +20,10 @@ type APIError struct {
 	Line    int    `json:"line,omitempty"`
 	// Position is the 1-based character of a query where it is malformed.
 	Position int `json:"position,omitempty"`
+	// Limit is the configuration key of the limit a request went over,
+	// and Max its value (search.max_wildcards, 10).
+	Limit string `json:"limit,omitempty"`
+	Max   int    `json:"max,omitempty"`
 }
 
 func (e *APIError) Error() string {

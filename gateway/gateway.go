@@ -52,6 +52,17 @@ type Config struct {
 	Tokens          []Token
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// SearchTimeout stops a search that runs longer (504);
+	// DefaultSearchTimeout when 0, none when negative.
+	SearchTimeout time.Duration
+	// SearchesPerCaller is how many searches one caller may run at once
+	// (429 beyond); DefaultSearchesPerCaller when 0, no limit when
+	// negative.
+	SearchesPerCaller int
+	// SearchMaxQueryBytes refuses a longer query string (400) before
+	// anything else, and bounds what its audit record keeps of it; 0: no
+	// limit.
+	SearchMaxQueryBytes int
 }
 
 // Deps are the components a gateway works with.
@@ -102,6 +113,8 @@ type Gateway struct {
 	// spoolFull is set when the spool refused an append and cleared by the
 	// next accepted one.
 	spoolFull atomic.Bool
+	// slots caps each caller's searches in flight.
+	slots searchSlots
 
 	srv      *http.Server
 	ln       net.Listener
@@ -123,6 +136,12 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.SearchTimeout == 0 {
+		cfg.SearchTimeout = DefaultSearchTimeout
+	}
+	if cfg.SearchesPerCaller == 0 {
+		cfg.SearchesPerCaller = DefaultSearchesPerCaller
 	}
 	if cfg.CompilePolicies == nil {
 		cfg.CompilePolicies = func(set archive.PolicySet) (archive.Rules, error) {
@@ -148,6 +167,7 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 		cluster: deps.Cluster, indexed: deps.Indexed, retention: deps.Retention, baseRules: base, sources: deps.Sources,
 		auth: &authenticator{tokens: append(append([]Token(nil), cfg.Tokens...), tokens...)}, admin: secret,
 	}
+	g.slots.max = cfg.SearchesPerCaller
 	g.spool, err = spool.Open(filepath.Join(cfg.DataDir, "spool"), spool.Options{MaxBytes: cfg.SpoolMaxBytes}, log.WithField("component", "spool"))
 	if err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)

@@ -38,6 +38,9 @@ type metrics struct {
 	segmentsWritten    counter
 	uploadErrors       counter
 	spoolFullRejects   counter
+	searchesOverLimit  counter
+	searchesTimedOut   counter
+	searchesThrottled  counter
 	storageUp          gauge
 	spoolBytes         func() int64
 	spoolPendingRecord func() int64
@@ -59,6 +62,9 @@ func (m *metrics) writeTo(w io.Writer) {
 		{"holdfast_storage_errors_total", "Failed storage or catalog operations (each retried).", "counter", m.uploadErrors.v.Load()},
 		{"holdfast_spool_full_rejects_total", "Ingest requests refused with 503 because the spool was full.", "counter", m.spoolFullRejects.v.Load()},
 		{"holdfast_storage_up", "1 when the last storage operation succeeded.", "gauge", m.storageUp.v.Load()},
+		{"holdfast_searches_over_limit_total", "Searches refused with 400 for a query over a search limit.", "counter", m.searchesOverLimit.v.Load()},
+		{"holdfast_searches_timed_out_total", "Searches stopped at search.timeout and answered 504.", "counter", m.searchesTimedOut.v.Load()},
+		{"holdfast_searches_throttled_total", "Searches refused with 429: the caller had search.max_concurrent_per_caller running.", "counter", m.searchesThrottled.v.Load()},
 	}
 	if m.spoolBytes != nil {
 		all = append(all, metric{"holdfast_spool_bytes", "Bytes in the spool not yet in storage.", "gauge", m.spoolBytes()})

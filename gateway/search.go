@@ -86,6 +86,19 @@ func (g *Gateway) search(w http.ResponseWriter, r *http.Request, action string, 
 		writeError(w, e)
 		return
 	}
+	if e := g.queryTooLong(r, action, p); e != nil {
+		writeError(w, e)
+		return
+	}
+	// A caller's searches in flight are capped before it waits for
+	// anything: waiting holds the slot too.
+	c := callerOf(r)
+	release, ok := g.slots.acquire(c.Name)
+	if !ok {
+		g.tooManySearches(w, c.Name)
+		return
+	}
+	defer release()
 	if e := g.waitConsistent(r); e != nil {
 		writeError(w, e)
 		return
@@ -108,14 +121,23 @@ func (g *Gateway) search(w http.ResponseWriter, r *http.Request, action string, 
 		writeError(w, e)
 		return
 	}
-	res, err := g.searcher.Search(r.Context(), req)
+	ctx, cancel := g.searchContext(r.Context())
+	res, err := g.searcher.Search(ctx, req)
+	cancel()
 	if err != nil {
-		e := searchError(err)
+		// Audited on the request's context, which the deadline did not end.
+		e := g.budgetError(r.Context(), err)
+		if e == nil {
+			e = searchError(err)
+		}
 		ev.Status = e.Status
 		if aerr := g.audit(r.Context(), ev); aerr != nil {
 			g.log.WithError(aerr).Error("audit failed search")
 		}
-		if e.Status >= 500 {
+		switch {
+		case e.Code == CodeSearchTimeout:
+			g.log.WithField("actor", c.Name).WithField("timeout", g.cfg.SearchTimeout.String()).Warn("search stopped at its deadline")
+		case e.Status >= 500:
 			g.log.WithError(err).Error("search")
 		}
 		writeError(w, e)

@@ -17,6 +17,7 @@ import (
 	"github.com/holdfast/holdfast/config"
 	"github.com/holdfast/holdfast/gateway"
 	"github.com/holdfast/holdfast/index"
+	"github.com/holdfast/holdfast/index/querystring"
 )
 
 // runServe runs the daemon until ctx is cancelled (SIGINT, SIGTERM).
@@ -50,7 +51,7 @@ func runServe(ctx context.Context, args []string) error {
 
 	// 3. The index: a derived view of storage, opened before the catalog
 	// so that the catalog can report this node's indexing progress.
-	ix, err := index.Open(index.Config{Dir: cfg.IndexDir()}, log.WithField("component", "index"))
+	ix, err := index.Open(index.Config{Dir: cfg.IndexDir(), Limits: searchLimits(cfg.Search)}, log.WithField("component", "index"))
 	if err != nil {
 		return fmt.Errorf("open index: %w", err)
 	}
@@ -220,5 +221,16 @@ func gatewayConfig(cfg config.Config) gateway.Config {
 		SegmentMaxAge: time.Duration(cfg.Segment.MaxAge), Retention: cfg.Retention.Default,
 		RetentionFloor: time.Duration(cfg.Retention.Floor), Tokens: tokens,
 		BasePolicies: cfg.Retention.PolicySet(), CompilePolicies: cfg.Retention.Rules,
+		SearchTimeout: time.Duration(cfg.Search.Timeout), SearchesPerCaller: cfg.Search.MaxConcurrentPerCaller,
+		SearchMaxQueryBytes: int(cfg.Search.MaxQueryBytes),
+	}
+}
+
+// searchLimits are the index's share of the search budget.
+func searchLimits(s config.Search) index.Limits {
+	return index.Limits{
+		Limits: querystring.Limits{MaxBytes: int(s.MaxQueryBytes), MaxClauses: s.MaxClauses,
+			MaxWildcards: s.MaxWildcards, MaxPatternChars: s.MaxPatternChars},
+		MaxPatternWords: s.MaxPatternWords,
 	}
 }
