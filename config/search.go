@@ -9,7 +9,8 @@ const (
 	DefaultMaxClauses           = 256
 	DefaultMaxWildcards         = 10
 	DefaultMaxPatternChars      = 64
-	DefaultMaxPatternWords      = 10_000
+	DefaultMaxPatternWords      = 4096
+	DefaultMaxPatternWildcards  = 4
 	DefaultMaxSearchesPerCaller = 4
 	MinSearchTimeout            = Duration(100 * time.Millisecond)
 	MaxSearchTimeout            = Duration(time.Hour)
@@ -18,6 +19,7 @@ const (
 	MaxMaxWildcards             = 1_000
 	MaxMaxPatternChars          = 1_000
 	MaxMaxPatternWords          = 1_000_000
+	MaxMaxPatternWildcards      = 64
 	MaxMaxSearchesPerCaller     = 1_000
 )
 
@@ -37,6 +39,8 @@ type Search struct {
 	MaxWildcards int `yaml:"max_wildcards"`
 	// MaxPatternChars is the longest such word, in characters.
 	MaxPatternChars int `yaml:"max_pattern_chars"`
+	// MaxPatternWildcards is how many '*' and '?' one such word may hold.
+	MaxPatternWildcards int `yaml:"max_pattern_wildcards"`
 	// MaxPatternWords is how many indexed words one pattern may match in
 	// a monthly partition.
 	MaxPatternWords int `yaml:"max_pattern_words"`
@@ -49,7 +53,7 @@ type Search struct {
 func defaultSearch() Search {
 	return Search{
 		Timeout: DefaultSearchTimeout, MaxQueryBytes: DefaultMaxQueryBytes, MaxClauses: DefaultMaxClauses,
-		MaxWildcards: DefaultMaxWildcards, MaxPatternChars: DefaultMaxPatternChars,
+		MaxWildcards: DefaultMaxWildcards, MaxPatternChars: DefaultMaxPatternChars, MaxPatternWildcards: DefaultMaxPatternWildcards,
 		MaxPatternWords: DefaultMaxPatternWords, MaxConcurrentPerCaller: DefaultMaxSearchesPerCaller,
 	}
 }
@@ -63,6 +67,7 @@ func (c *Config) validateSearch() error {
 		{"search.max_clauses", s.MaxClauses, MaxMaxClauses},
 		{"search.max_wildcards", s.MaxWildcards, MaxMaxWildcards},
 		{"search.max_pattern_chars", s.MaxPatternChars, MaxMaxPatternChars},
+		{"search.max_pattern_wildcards", s.MaxPatternWildcards, MaxMaxPatternWildcards},
 		{"search.max_pattern_words", s.MaxPatternWords, MaxMaxPatternWords},
 		{"search.max_concurrent_per_caller", s.MaxConcurrentPerCaller, MaxMaxSearchesPerCaller},
 	} {

@@ -20,8 +20,8 @@ import (
 
 // budgetLimits are the daemon's default search limits.
 var budgetLimits = index.Limits{
-	Limits:          querystring.Limits{MaxBytes: 8192, MaxClauses: 256, MaxWildcards: 10, MaxPatternChars: 64},
-	MaxPatternWords: 10_000,
+	Limits:          querystring.Limits{MaxBytes: 8192, MaxClauses: 256, MaxWildcards: 10, MaxPatternChars: 64, MaxPatternWildcards: 4},
+	MaxPatternWords: 4096,
 }
 
 // mustStartBudgetNode is mustStartNode with the index's search limits set

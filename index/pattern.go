@@ -68,6 +68,14 @@ func (q *patternQuery) Searcher(ctx context.Context, i bindex.IndexReader, m map
 	if field == "" {
 		field = m.DefaultSearchField()
 	}
+	if !options.IncludeTermVectors {
+		// A pattern adds nothing to a hit's relevance score, as Lucene's
+		// constant-score patterns: bleve then ORs the postings of its
+		// words as bitmaps instead of scoring each one (ten patterns of
+		// 10,000 words each: 6 s instead of 22 s on 100,000 messages).
+		// Highlights need the matches' positions, so keep their scoring.
+		options.Score = "none"
+	}
 	words, err := q.words(ctx, ir, field)
 	if err != nil {
 		return nil, err

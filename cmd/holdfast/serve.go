@@ -230,7 +230,7 @@ func gatewayConfig(cfg config.Config) gateway.Config {
 func searchLimits(s config.Search) index.Limits {
 	return index.Limits{
 		Limits: querystring.Limits{MaxBytes: int(s.MaxQueryBytes), MaxClauses: s.MaxClauses,
-			MaxWildcards: s.MaxWildcards, MaxPatternChars: s.MaxPatternChars},
+			MaxWildcards: s.MaxWildcards, MaxPatternChars: s.MaxPatternChars, MaxPatternWildcards: s.MaxPatternWildcards},
 		MaxPatternWords: s.MaxPatternWords,
 	}
 }

@@ -35,7 +35,7 @@ func words(n int) string {
 // The queries of issue 11, Found 4, are refused, each naming the limit it
 // is over and the limit's value.
 func TestParseLimits(t *testing.T) {
-	l := querystring.Limits{MaxBytes: 8192, MaxClauses: 256, MaxWildcards: 10, MaxPatternChars: 64}
+	l := querystring.Limits{MaxBytes: 8192, MaxClauses: 256, MaxWildcards: 10, MaxPatternChars: 64, MaxPatternWildcards: 4}
 	long := "*" + strings.Repeat("a", 1000) + "*"
 	tests := []struct {
 		q     string
@@ -52,6 +52,12 @@ func TestParseLimits(t *testing.T) {
 		{words(257), querystring.LimitClauses, 256, -1},
 		{"(" + words(200) + ") -" + strings.ReplaceAll(words(57), " OR ", " -"), querystring.LimitClauses, 256, -1},
 		{strings.Repeat("subject:* ", 11), querystring.LimitWildcards, 10, 108},
+		{"*a?e?i?o?u?a?e?i?o?u?a*", querystring.LimitPatternWilds, 4, 0},
+		{"x *a*e*i*o*", querystring.LimitPatternWilds, 4, 2},
+		// A lone CJK character is searched as patterns, and counts as one.
+		{strings.Repeat("卡 ", 11), querystring.LimitWildcards, 10, 40},
+		{"卡 " + patterns(10), querystring.LimitWildcards, 10, -1},
+		{"用WeChat " + patterns(10), querystring.LimitWildcards, 10, -1},
 	}
 	for _, tc := range tests {
 		_, err := querystring.Parse(tc.q, limited(l))
@@ -84,14 +90,16 @@ func nth(s, sep string, i int) int {
 // At its limits a query is accepted: each limit is a maximum, not a
 // threshold of refusal.
 func TestParseAtLimits(t *testing.T) {
-	l := querystring.Limits{MaxBytes: 8192, MaxClauses: 256, MaxWildcards: 10, MaxPatternChars: 64}
+	l := querystring.Limits{MaxBytes: 8192, MaxClauses: 256, MaxWildcards: 10, MaxPatternChars: 64, MaxPatternWildcards: 4}
 	for _, q := range []string{
 		patterns(10),
 		"*" + strings.Repeat("a", 62) + "*",
+		"*a?b*c?",
 		words(256),
 		strings.Repeat("a", 8192),
-		"* " + patterns(10),     // the lone * is no pattern
-		"卡 卡 卡 卡 卡 卡 卡 卡 卡 卡 卡", // a single ideograph's inner patterns are not the user's
+		"* " + patterns(10), // the lone * is no pattern
+		"卡 卡 卡 卡 卡 卡 卡 卡 卡 卡", // each a pattern: ten of them
+		"奥斯卡 " + words(200),
 	} {
 		if _, err := querystring.Parse(q, limited(l)); err != nil {
 			t.Errorf("%.40q: %v", q, err)

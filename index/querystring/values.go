@@ -149,11 +149,19 @@ func (p *parser) textQuery(t target, text string, pos int, quoted bool) (query.Q
 		return nil, p.errAt(pos, "nothing to search for in %q: punctuation and symbols are not indexed", text)
 	}
 	if r, ok := singleIdeograph(text); ok {
+		if err := p.ideograph(pos); err != nil {
+			return nil, err
+		}
 		return ideographQuery(t, r), nil
 	}
 	lone, rest := loneEdges(text)
 	if len(lone) == 0 {
 		return analysed(t, text, quoted), nil
+	}
+	for range lone {
+		if err := p.ideograph(pos); err != nil {
+			return nil, err
+		}
 	}
 	// "用WeChat" is indexed as the single 用 then wechat, but "请用WeChat"
 	// as the pair 请用 then wechat: a lone character at the edge of a word
