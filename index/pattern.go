@@ -136,7 +136,9 @@ func (q *patternQuery) words(ctx context.Context, ir bindex.IndexReaderRegexp, f
 			return words, nil
 		}
 		if q.maxWords > 0 && len(words) >= q.maxWords {
-			return nil, &PatternError{Pattern: q.Wildcard, Field: field, Max: q.maxWords}
+			pe := &PatternError{Pattern: q.Wildcard, Field: field, Max: q.maxWords}
+			abortOnLimit(ctx, pe)
+			return nil, pe
 		}
 		words = append(words, e.Term)
 	}

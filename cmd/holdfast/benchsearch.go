@@ -34,7 +34,7 @@ type searchBenchOptions struct {
 	n, rawN, queries, fresh    int
 	dir, dataDir               string
 	indexProfile, queryProfile string
-	reuse                      bool
+	reuse, worst               bool
 }
 
 // runBenchSearch measures the index on real data: the indexing rate of the
@@ -54,6 +54,7 @@ func runBenchSearch(ctx context.Context, args []string) error {
 	fset.StringVar(&o.indexProfile, "cpuprofile", "", "write a CPU profile of the indexing phase to this file")
 	fset.StringVar(&o.queryProfile, "queryprofile", "", "write a CPU profile of the query phase to this file")
 	fset.BoolVar(&o.reuse, "reuse", false, "only query the index that an earlier run with the same -n kept in -dir (the same queries: to compare query changes quickly)")
+	fset.BoolVar(&o.worst, "worst", false, "with -reuse: time the costliest searches the default search budget allows instead, each -queries times")
 	if err := fset.Parse(args); err != nil {
 		return fmt.Errorf("bench search: %w", errUsage)
 	}
@@ -98,6 +99,9 @@ func runBenchSearch(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("bench search: %w", err)
 	}
+	if rep == nil { // -worst printed its own
+		return nil
+	}
 	rep.print(o, time.Since(start))
 	return nil
 }
@@ -139,6 +143,10 @@ func benchSearch(ctx context.Context, o searchBenchOptions) (*searchReport, erro
 	rng := rand.New(rand.NewPCG(1, 2))
 	sampler := newQuerySampler(cms, rng)
 	rep.rss = append(rep.rss, rssNow("loaded"))
+	if o.reuse && o.worst {
+		step("worst searches on the index kept in %s", o.dir)
+		return nil, runWorst(ctx, o.dir, sampler, o.queries, log.WithField("component", "index"))
+	}
 	if o.reuse {
 		step("querying the index kept in %s (%d per kind)", o.dir, o.queries)
 		return rep, queryKept(ctx, o, rep, sampler, cms, rng, log.WithField("component", "index"))

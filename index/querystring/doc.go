@@ -122,8 +122,21 @@
 // against the exact value, case kept: from:*@example.com. A lone '*' matches
 // every document; name:* matches every document with a value in a text or
 // keyword field. A pattern starting with a wildcard scans the field's whole
-// vocabulary and can be slow on a large archive. Escape '*' or '?' to search
-// for it literally; a word cannot mix escaped and unescaped ones.
+// vocabulary and can be slow on a large archive. A pattern of wildcards only
+// (**, ?, *?) is refused: it would read every word of its field. Escape '*'
+// or '?' to search for it literally; a word cannot mix escaped and
+// unescaped ones.
+//
+// # Limits
+//
+// Options.Limits bound what a query may cost (the zero value sets none):
+// its length in bytes, its values (each word, phrase, pattern, range or
+// comparison), its patterns (name:* counts, the lone * does not, and so
+// does a single Chinese or Japanese character standing alone, which is
+// searched as the patterns 卡? and ?卡), a pattern's characters, and its
+// '*' and '?'. A query over one is refused with a *LimitError
+// (errors.Is(err, ErrLimit)) that names the limit, its value and where
+// the query went over it.
 //
 // # Errors
 //
@@ -133,5 +146,6 @@
 // (the message lists the accepted forms) or number, an operator without an
 // operand ("a OR", "NOT", "a -"), a range with inverted bounds, a range or
 // comparison on a field that is not a date or a number, a wildcard where it
-// cannot match, and nesting deeper than 100 levels.
+// cannot match, a pattern of wildcards only, and nesting deeper than 100
+// levels.
 package querystring
