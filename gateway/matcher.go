@@ -25,6 +25,8 @@ func (g *Gateway) MatchSegments(ctx context.Context, c archive.HoldCriteria, key
 	req := index.Request{
 		Query: c.Query, Tenants: c.Tenants, Participants: c.Custodians, Conversations: c.Conversations,
 		From: c.From, To: c.To, AllVersions: true, Size: matchPage, SortBy: index.SortTime, Segments: keys,
+		// A hold covers what it names, whatever the search budget.
+		NoLimits: true,
 	}
 	if len(c.Tenants) == 0 {
 		req.ExcludeTenants = []string{AuditTenant}

@@ -181,3 +181,18 @@ func (c *tripContext) trip() {
 		c.cancel()
 	}
 }
+
+// holdfast's own jobs (the legal-hold matcher) search without the limits:
+// a hold placed when its pattern matched few words still covers what it
+// names once the archive holds more.
+func TestNoLimits(t *testing.T) {
+	ix := manyWords(t, Limits{MaxPatternWords: 10, Limits: querystring.Limits{MaxWildcards: 1}}, 50)
+	r := Request{Query: "qa00* OR qa001*", AllVersions: true}
+	if _, err := ix.Search(context.Background(), r); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("with limits: error %v, want a refusal", err)
+	}
+	r.NoLimits = true
+	if res := mustSearch(t, ix, r); res.Total != 1 {
+		t.Fatalf("without limits: %d hits, want 1", res.Total)
+	}
+}

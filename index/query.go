@@ -100,6 +100,11 @@ type Request struct {
 	// Location is the time zone of dates in Query written without one;
 	// nil is UTC.
 	Location *time.Location
+	// NoLimits runs the search without Config.Limits: for holdfast's own
+	// jobs (the legal-hold matcher must match what its hold names, however
+	// the archive grew or the limits changed since it was placed), never
+	// for a user's search.
+	NoLimits bool
 }
 
 // Result is one page of hits.

@@ -23,7 +23,11 @@ func (ix *Index) Search(ctx context.Context, r Request) (Result, error) {
 		return Result{}, err
 	}
 	defer ix.leave()
-	pl, err := newLimitedPlan(r, ix.cfg.Limits)
+	lim := ix.cfg.Limits
+	if r.NoLimits {
+		lim = Limits{}
+	}
+	pl, err := newLimitedPlan(r, lim)
 	if err != nil {
 		return Result{}, err
 	}
