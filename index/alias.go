@@ -35,7 +35,7 @@ func searchAll(ctx context.Context, idxs []bleve.Index, req *bleve.SearchRequest
 		if cause := context.Cause(ctx); cause != nil {
 			// The deadline, the client leaving, or the first partition's
 			// pattern over its limit, which cancelled the others.
-			return nil, fmt.Errorf("search: %w", cause)
+			return nil, fmt.Errorf("%d partitions: %w", len(idxs), cause)
 		}
 		return nil, fmt.Errorf("partition %s: %w", names[0], sr.Status.Errors[names[0]])
 	}
