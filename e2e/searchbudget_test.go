@@ -64,6 +64,26 @@ func TestSlowSearchesAreRefused(t *testing.T) {
 			t.Errorf("%s: message %q does not say the limit's value", tc.what, e.Error.Message)
 		}
 	}
+	// A legal hold's query is checked against the same limits when it is
+	// placed, and the 400 names its field.
+	hb, _ := json.Marshal(map[string]any{"matter": "m", "reason": "r", "query": patterns(11)})
+	req, _ := http.NewRequest(http.MethodPost, d.url+"/v1/holds", bytes.NewReader(hb))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var he struct {
+		Error struct{ Code, Field, Limit string }
+	}
+	if resp.StatusCode != http.StatusBadRequest || json.Unmarshal(b, &he) != nil || he.Error.Code != "query_limit" ||
+		he.Error.Field != "query" || he.Error.Limit != "search.max_wildcards" {
+		t.Fatalf("a hold with 11 patterns: %d %s; want 400 query_limit on field query", resp.StatusCode, b)
+	}
+
 	// The refusals are on the audit record (the admin token reads it).
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -84,8 +104,8 @@ func TestSlowSearchesAreRefused(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if v := d.metric("holdfast_searches_over_limit_total"); v != 4 {
-		t.Errorf("holdfast_searches_over_limit_total %v, want 4", v)
+	if v := d.metric("holdfast_searches_over_limit_total"); v != 5 { // the hold's query too
+		t.Errorf("holdfast_searches_over_limit_total %v, want 5", v)
 	}
 }
 

@@ -196,9 +196,14 @@ func (g *Gateway) holdFrom(ctx context.Context, req holdRequest) (archive.Hold, 
 	}
 	if h.Criteria.Query != "" && g.searcher != nil {
 		// A malformed query is refused now, not found by the hold job.
-		_, err := g.searcher.Search(ctx, index.Request{Query: h.Criteria.Query, Size: 1})
+		sctx, cancel := g.searchContext(ctx)
+		_, err := g.searcher.Search(sctx, index.Request{Query: h.Criteria.Query, Size: 1})
+		cancel()
 		if err != nil {
-			e := searchError(err)
+			e := g.budgetError(ctx, err) // over a search limit: say which
+			if e == nil {
+				e = searchError(err)
+			}
 			e.Field = "query"
 			return h, e
 		}
