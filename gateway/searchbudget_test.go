@@ -309,3 +309,19 @@ func metricValue(t *testing.T, n *testNode, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// The deadline reaches the real index: a search whose deadline has passed
+// by the time the index looks is stopped there and answered 504, in both
+// sort orders, while the index itself answers the same search.
+func TestSearchTimeoutReachesTheIndex(t *testing.T) {
+	n := mustStartBudgetNode(t, nil, func(c *Config) { c.SearchTimeout = time.Nanosecond })
+	n.ingest("/v1/messages", "", []byte(msg("a1", "quarterly numbers")))
+	n.waitSearchable()
+	for _, sort := range []string{"time", "relevance"} {
+		code, _, b := n.do(http.MethodGet, "/v1/search?q=quarter*&sort="+sort, RoleSupervisor, "", nil)
+		wantBudgetError(t, sort, code, b, http.StatusGatewayTimeout, CodeSearchTimeout, "search.timeout", 0)
+	}
+	if res, err := n.ix.Search(context.Background(), index.Request{Query: "quarter*"}); err != nil || res.Total != 1 {
+		t.Fatalf("the index without a deadline: %d hits, %v", res.Total, err)
+	}
+}
