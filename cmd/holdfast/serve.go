@@ -220,5 +220,8 @@ func gatewayConfig(cfg config.Config) gateway.Config {
 		SegmentMaxAge: time.Duration(cfg.Segment.MaxAge), Retention: cfg.Retention.Default,
 		RetentionFloor: time.Duration(cfg.Retention.Floor), Tokens: tokens,
 		BasePolicies: cfg.Retention.PolicySet(), CompilePolicies: cfg.Retention.Rules,
+		ReadTimeout: time.Duration(cfg.HTTP.ReadTimeout), ReadHeaderTimeout: time.Duration(cfg.HTTP.ReadHeaderTimeout),
+		IdleTimeout: time.Duration(cfg.HTTP.IdleTimeout), MaxConns: cfg.HTTP.MaxConns, MaxRecipients: cfg.HTTP.MaxRecipients,
+		MetricsToken: cfg.HTTP.MetricsToken, ReplayCacheEntries: cfg.Sources.ReplayCacheEntries,
 	}
 }
