@@ -144,8 +144,9 @@ func mustStartNode(t testing.TB, dir string, store archive.ObjectStore, opts ...
 	follower := index.NewFollower(ix, node, store, testLogger(t))
 	follower.Start(context.Background())
 	gw, err := New(cfg, Deps{Store: store, Catalog: node, Searcher: ix, Sources: map[string]Source{
-		"slack":    {Source: journal.Slack{SigningSecret: testSlackSecret}, Tenant: "slackco", Signed: true},
-		"wecom":    {Source: journal.WeCom{}, Tenant: "wecomco"},
+		"slack": {Source: journal.Slack{SigningSecret: testSlackSecret}, Tenant: "slackco", Signed: true},
+		"wecom": {Source: journal.WeCom{}, Tenant: "wecomco"},
+
 		"dingtalk": {Source: journal.DingTalk{AppSecret: testDingTalkSecret}, Tenant: "dingco", Signed: true},
 	}}, testLogger(t))
 	if err != nil {
