@@ -296,3 +296,25 @@ func TestDenialsAreAuditedAggregated(t *testing.T) {
 		t.Errorf("%d denial records, want 3", records)
 	}
 }
+
+// TestDenialKeysAreBounded: denials from more addresses than a window
+// may hold are folded into one record per route, so neither memory nor
+// audit writes grow with the number of attackers.
+func TestDenialKeysAreBounded(t *testing.T) {
+	d := newDenials()
+	now := time.Now()
+	for i := range 5 * maxDenialKeys {
+		d.add(denialKey{Remote: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), Route: "POST /v1/holds", Status: http.StatusUnauthorized}, now)
+	}
+	keys, counts := d.take()
+	total := 0
+	for _, c := range counts {
+		total += c.n
+	}
+	if len(keys) > maxDenialKeys+1 || total != 5*maxDenialKeys {
+		t.Fatalf("%d keys counting %d denials; want at most %d keys counting %d", len(keys), total, maxDenialKeys+1, 5*maxDenialKeys)
+	}
+	if k, _ := d.take(); len(k) != 0 {
+		t.Fatalf("take left %d keys behind", len(k))
+	}
+}
