@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -317,4 +318,57 @@ func TestDenialKeysAreBounded(t *testing.T) {
 	if k, _ := d.take(); len(k) != 0 {
 		t.Fatalf("take left %d keys behind", len(k))
 	}
+}
+
+// fakeCluster is a ClusterAdmin that records what it was asked.
+type fakeCluster struct{ joined, removed []string }
+
+func (f *fakeCluster) Members(context.Context) ([]Member, error) {
+	return []Member{{ID: "n1", Role: "leader"}}, nil
+}
+func (f *fakeCluster) Join(_ context.Context, id, _ string) error {
+	f.joined = append(f.joined, id)
+	return nil
+}
+func (f *fakeCluster) Remove(_ context.Context, id string) error {
+	f.removed = append(f.removed, id)
+	return nil
+}
+func (f *fakeCluster) LeaderLastSeq(context.Context) (uint64, error) { return 0, nil }
+
+// TestClusterAdminIsAudited is Found 8: reading the cluster, joining and
+// removing a node left no audit record.
+func TestClusterAdminIsAudited(t *testing.T) {
+	n := mustStartNode(t, t.TempDir(), mustOpenStore(t))
+	fc := &fakeCluster{}
+	n.gw.cluster = fc // the handlers are called directly below
+	admin := caller{Name: "ops", Role: RoleAdmin}
+	serve := func(h http.HandlerFunc, method, path, body string) int {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, admin))
+		if strings.HasPrefix(path, "/v1/cluster/nodes/") {
+			r.SetPathValue("id", strings.TrimPrefix(path, "/v1/cluster/nodes/"))
+		}
+		w := httptest.NewRecorder()
+		h(w, r)
+		return w.Code
+	}
+	if code := serve(n.gw.handleCluster, http.MethodGet, "/v1/cluster", ""); code != http.StatusOK {
+		t.Fatalf("GET /v1/cluster: %d", code)
+	}
+	if code := serve(n.gw.handleJoin, http.MethodPost, "/v1/cluster/join", `{"id":"n4","raft_addr":"10.0.0.14:7000"}`); code != http.StatusOK || len(fc.joined) != 1 {
+		t.Fatalf("join: %d %v", code, fc.joined)
+	}
+	if code := serve(n.gw.handleRemoveNode, http.MethodDelete, "/v1/cluster/nodes/n3", ""); code != http.StatusOK || len(fc.removed) != 1 {
+		t.Fatalf("remove: %d %v", code, fc.removed)
+	}
+	if err := n.gw.WaitStored(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the cluster actions in the audit trail", func() bool {
+		code, _, b := n.do(http.MethodGet, "/v1/audit?q=ops&size=100", RoleAuditor, "", nil)
+		s := string(b)
+		return code == http.StatusOK && strings.Contains(s, "ops (admin) read_cluster") &&
+			strings.Contains(s, `ops (admin) join n4 {\"raft_addr\":\"10.0.0.14:7000\"}`) && strings.Contains(s, "ops (admin) remove_node n3")
+	})
 }
