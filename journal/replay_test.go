@@ -88,3 +88,22 @@ func TestDingTalkSignWindowAndSignature(t *testing.T) {
 		t.Fatal("an unsigned source reports a signature")
 	}
 }
+
+// TestSignedSourcesReportTheirSignature: every source that checks a
+// signature hands it to the replay cache, expiring with its window.
+func TestSignedSourcesReportTheirSignature(t *testing.T) {
+	slackBody := slackFixture(t, "message.json")
+	res, err := Slack{SigningSecret: slackTestSecret}.Decode(slackRequest(slackBody))
+	if err != nil || res.Signature == nil || !res.Signature.Expires.Equal(time.Unix(slackNow.Unix(), 0).Add(slackSignatureWindow)) {
+		t.Fatalf("slack: %v, signature %+v", err, res.Signature)
+	}
+	const zoomSecret = "Wh5ec_r3tT0ken"
+	zoomBody := loadSourceFixture(t, "zoom", "url_validation.json")
+	res, err = Zoom{SecretToken: zoomSecret}.Decode(Request{Header: zoomHeader(zoomSecret, now, zoomBody), Body: zoomBody, Now: now})
+	if err != nil || res.Signature == nil || !res.Signature.Expires.Equal(now.Add(zoomSignWindow)) {
+		t.Fatalf("zoom: %v, signature %+v", err, res.Signature)
+	}
+	if res, _ := (Zoom{}).Decode(Request{Body: zoomBody, Now: now}); res.Signature != nil {
+		t.Fatal("zoom without a secret reports a signature")
+	}
+}
