@@ -52,10 +52,11 @@ import (
 //
 // Signature: DingTalk sends the headers timestamp (milliseconds) and sign =
 // base64(HMAC-SHA256(appSecret, timestamp+"\n"+appSecret)). When AppSecret
-// is set both must be present, the timestamp within an hour of the
-// reception time and the sign must verify, else Decode returns
-// ErrSignature. The sign covers the timestamp only, not the body: it
-// proves the sender knows the secret, not that the body is intact.
+// is set both must be present, the timestamp within SignWindow (an hour by
+// default) of the reception time and the sign must verify, else Decode
+// returns ErrSignature. The sign covers the timestamp only, not the body:
+// it proves the sender knows the secret, not that the body is intact — the
+// gateway's ReplayCache refuses the same header pair with another body.
 type DingTalk struct {
 	// AppSecret is the robot's appSecret; empty disables the check.
 	AppSecret string
