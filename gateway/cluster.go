@@ -75,7 +75,7 @@ type joinRequest struct {
 
 func (g *Gateway) handleJoin(w http.ResponseWriter, r *http.Request) {
 	var req joinRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec := json.NewDecoder(http.MaxBytesReader(rawWriter(w), r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, &APIError{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: "join body: " + err.Error()})

@@ -228,3 +228,13 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection (flushes,
 // deadlines).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// rawWriter is the server's own ResponseWriter under a statusWriter:
+// http.MaxBytesReader tells it, and only it, to close the connection after
+// a body that is too large.
+func rawWriter(w http.ResponseWriter) http.ResponseWriter {
+	if sw, ok := w.(*statusWriter); ok {
+		return sw.ResponseWriter
+	}
+	return w
+}

@@ -372,3 +372,20 @@ func TestClusterAdminIsAudited(t *testing.T) {
 			strings.Contains(s, `ops (admin) join n4 {\"raft_addr\":\"10.0.0.14:7000\"}`) && strings.Contains(s, "ops (admin) remove_node n3")
 	})
 }
+
+// TestTooLargeBodyClosesTheConnection: the denial audit's status writer
+// must not hide the server's own writer from http.MaxBytesReader, which
+// closes the connection after a body that is too large.
+func TestTooLargeBodyClosesTheConnection(t *testing.T) {
+	n := mustStartNode(t, t.TempDir(), mustOpenStore(t), func(c *Config) { c.MaxBodyBytes = 1 << 10 })
+	req, _ := http.NewRequest(http.MethodPost, n.url+"/v1/messages", bytes.NewReader(bytes.Repeat([]byte(" "), 4<<10)))
+	req.Header.Set("Authorization", "Bearer "+testTokens[RoleIngest])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !resp.Close {
+		t.Fatalf("too large: %d, close %v; want 413 and the connection closed", resp.StatusCode, resp.Close)
+	}
+}
