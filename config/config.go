@@ -27,6 +27,14 @@ const (
 	DefaultSMTPMaxBytes  = Size(50 << 20)
 	DefaultLogLevel      = "info"
 	DefaultLogFormat     = "json"
+	// Edge limits (http.*, sources.*).
+	DefaultReadTimeout        = Duration(2 * time.Minute)
+	DefaultReadHeaderTimeout  = Duration(10 * time.Second)
+	DefaultIdleTimeout        = Duration(2 * time.Minute)
+	DefaultMaxConns           = 1024
+	DefaultMaxRecipients      = 1000
+	DefaultReplayCacheEntries = 100_000
+	DefaultDingTalkSignWindow = Duration(time.Hour)
 )
 
 // Storage kinds, the values of storage.kind.
@@ -65,6 +73,19 @@ type HTTP struct {
 	TLSKey        string `yaml:"tls_key"`         // PEM file
 	MaxBodyBytes  Size   `yaml:"max_body_bytes"`  // largest request body
 	MaxFieldBytes Size   `yaml:"max_field_bytes"` // largest single field in a message
+	// ReadTimeout bounds reading a whole request, body included (a body
+	// trickled slower is cut off with 408); ReadHeaderTimeout its headers;
+	// IdleTimeout closes idle keep-alive connections.
+	ReadTimeout       Duration `yaml:"read_timeout"`
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+	// MaxConns caps concurrent connections; more wait in the backlog.
+	MaxConns int `yaml:"max_conns"`
+	// MaxRecipients caps a message's recipients (400 naming "to").
+	MaxRecipients int `yaml:"max_recipients"`
+	// MetricsToken, when set, is the bearer token GET /metrics needs (a
+	// secret, like cluster.secret: keep it in the environment).
+	MetricsToken string `yaml:"metrics_token"`
 }
 
 // SMTP is the journaling listener.
@@ -81,6 +102,9 @@ type SMTP struct {
 	TLSKey  string `yaml:"tls_key"`
 	// Tenant is the tenant journaled mail is archived under.
 	Tenant string `yaml:"tenant"`
+	// RequireAuth refuses delivery without AUTH from every address,
+	// loopback and Allow included: only Users may deliver.
+	RequireAuth bool `yaml:"require_auth"`
 }
 
 // SMTPUser is an account of the SMTP listener.
@@ -96,6 +120,9 @@ type Sources struct {
 	Zoom     Source `yaml:"zoom"`
 	Slack    Source `yaml:"slack"`
 	Teams    Source `yaml:"teams"`
+	// ReplayCacheEntries bounds the signatures the webhook replay cache
+	// remembers (a signature seen once is refused with another body).
+	ReplayCacheEntries int `yaml:"replay_cache_entries"`
 }
 
 // Source is one platform's webhook settings: its tenant and the secret
@@ -108,6 +135,9 @@ type Source struct {
 	// HomeTenantID is the organisation's Microsoft Entra tenant (teams):
 	// users of other tenants are marked external.
 	HomeTenantID string `yaml:"home_tenant_id"`
+	// SignWindow is how far a signed timestamp may be from now
+	// (dingtalk; the platform's own window is an hour).
+	SignWindow Duration `yaml:"sign_window"`
 }
 
 // Cluster is the Raft membership of this node.
@@ -210,7 +240,10 @@ func Default() Config {
 			Listen:        DefaultHTTPListen,
 			MaxBodyBytes:  DefaultMaxBodyBytes,
 			MaxFieldBytes: DefaultMaxFieldBytes,
+			ReadTimeout:   DefaultReadTimeout, ReadHeaderTimeout: DefaultReadHeaderTimeout, IdleTimeout: DefaultIdleTimeout,
+			MaxConns: DefaultMaxConns, MaxRecipients: DefaultMaxRecipients,
 		},
+		Sources:   Sources{DingTalk: Source{SignWindow: DefaultDingTalkSignWindow}, ReplayCacheEntries: DefaultReplayCacheEntries},
 		Cluster:   Cluster{RaftListen: DefaultRaftListen},
 		Storage:   Storage{Kind: DefaultStorageKind, S3: S3{Endpoint: DefaultS3Endpoint, Bucket: DefaultS3Bucket}},
 		Spool:     Spool{MaxBytes: DefaultSpoolMaxBytes},

@@ -59,6 +59,7 @@ func (c *Config) Validate() error {
 		c.validateNode, c.validateListeners, c.validateStorage,
 		c.validateSizes, c.validateRetention, c.validateAuth, c.validateLog,
 		c.validateSearch,
+		c.validateEdge,
 	} {
 		if err := check(); err != nil {
 			return err

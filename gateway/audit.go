@@ -48,6 +48,9 @@ type AuditEvent struct {
 	// HitsAtLeast: Hits is a lower bound (the search stopped counting).
 	HitsAtLeast bool `json:"hits_at_least,omitempty"`
 	Status      int  `json:"status"`
+	// Count is how many requests an aggregated record stands for (the
+	// denials of one caller and route in one window); 0 for one request.
+	Count int `json:"count,omitempty"`
 }
 
 // auditor numbers this node's audit events.
@@ -97,6 +100,9 @@ func (ev AuditEvent) summary() string {
 		fmt.Fprintf(&b, " → %s%d hits", at, *ev.Hits)
 	}
 	fmt.Fprintf(&b, " from %s, status %d", ev.Remote, ev.Status)
+	if ev.Count > 0 {
+		fmt.Fprintf(&b, ", %d times", ev.Count)
+	}
 	return b.String()
 }
 

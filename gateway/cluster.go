@@ -62,6 +62,9 @@ func (g *Gateway) handleCluster(w http.ResponseWriter, r *http.Request) {
 		writeError(w, clusterError(err))
 		return
 	}
+	if !g.auditOK(w, r, AuditReadCluster, "", nil, http.StatusOK) {
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"node": g.cfg.NodeID, "members": members})
 }
 
@@ -72,7 +75,7 @@ type joinRequest struct {
 
 func (g *Gateway) handleJoin(w http.ResponseWriter, r *http.Request) {
 	var req joinRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec := json.NewDecoder(http.MaxBytesReader(rawWriter(w), r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, &APIError{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: "join body: " + err.Error()})
@@ -87,6 +90,9 @@ func (g *Gateway) handleJoin(w http.ResponseWriter, r *http.Request) {
 			Message: "a join needs the node's id and raft address (its cluster.raft_listen)"})
 		return
 	}
+	if !g.auditOK(w, r, AuditJoin, req.ID, map[string]any{"raft_addr": req.RaftAddr}, http.StatusOK) {
+		return
+	}
 	if err := g.cluster.Join(r.Context(), req.ID, req.RaftAddr); err != nil {
 		writeError(w, clusterError(err))
 		return
@@ -97,6 +103,9 @@ func (g *Gateway) handleJoin(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) handleRemoveNode(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if !g.auditOK(w, r, AuditRemoveNode, id, nil, http.StatusOK) {
+		return
+	}
 	if err := g.cluster.Remove(r.Context(), id); err != nil {
 		writeError(w, clusterError(err))
 		return

@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/net/netutil"
 
 	"github.com/holdfast/holdfast/archive"
 	"github.com/holdfast/holdfast/gateway/spool"
+	"github.com/holdfast/holdfast/journal"
 )
 
 // Defaults of the gateway.
@@ -63,6 +65,24 @@ type Config struct {
 	// anything else, and bounds what its audit record keeps of it; 0: no
 	// limit.
 	SearchMaxQueryBytes int
+	// Edge limits of the HTTP listener (see limits.go); zero values take
+	// the Default* constants.
+	ReadTimeout       time.Duration
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	// MaxConns caps concurrent HTTP connections (0: DefaultMaxConns).
+	MaxConns int
+	// MaxRecipients caps a message's recipients over HTTP (0:
+	// DefaultMaxRecipients).
+	MaxRecipients int
+	// MetricsToken, when set, is the bearer token GET /metrics needs.
+	MetricsToken string
+	// ReplayCacheEntries bounds the webhook replay cache (0:
+	// journal.DefaultReplayCacheEntries).
+	ReplayCacheEntries int
+	// DenialWindow is the period over which denials are aggregated into
+	// one audit record per caller and route (0: DefaultDenialWindow).
+	DenialWindow time.Duration
 }
 
 // Deps are the components a gateway works with.
@@ -115,6 +135,10 @@ type Gateway struct {
 	spoolFull atomic.Bool
 	// slots caps each caller's searches in flight.
 	slots searchSlots
+	// replay remembers the signatures of webhook deliveries.
+	replay *journal.ReplayCache
+	// denials aggregates refused requests into audit records.
+	denials *denials
 
 	srv      *http.Server
 	ln       net.Listener
@@ -201,6 +225,7 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 		g.uploader.holds = deps.Retention.ActiveHolds
 	}
 	g.uploader.init()
+	g.initEdge()
 	return g, nil
 }
 
@@ -249,6 +274,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", g.cfg.Listen, err)
 	}
+	ln = netutil.LimitListener(ln, g.cfg.MaxConns)
 	if g.cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(g.cfg.TLSCert, g.cfg.TLSKey)
 		if err != nil {
@@ -258,17 +284,17 @@ func (g *Gateway) Start(ctx context.Context) error {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	g.ln = ln
-	g.srv = &http.Server{
-		Handler:           g.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          nil,
-	}
+	g.srv = g.httpServer()
 	uctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
-	g.wg.Add(2)
+	g.wg.Add(3)
 	go func() {
 		defer g.wg.Done()
 		g.uploader.run(uctx)
+	}()
+	go func() {
+		defer g.wg.Done()
+		g.runDenialFlusher(uctx)
 	}()
 	go func() {
 		defer g.wg.Done()
@@ -294,9 +320,13 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			if err := g.srv.Shutdown(ctx); err != nil {
 				g.log.WithError(err).Warn("http shutdown")
 			}
+			g.flushDenials(ctx)
 			g.drain(ctx)
 			g.cancel()
 			g.wg.Wait()
+			// Denials counted after the first flush go to the spool,
+			// uploaded at the next start.
+			g.flushDenials(context.WithoutCancel(ctx))
 		}
 		g.closeErr = g.closeStores()
 	})

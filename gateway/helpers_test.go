@@ -146,6 +146,8 @@ func mustStartNode(t testing.TB, dir string, store archive.ObjectStore, opts ...
 	gw, err := New(cfg, Deps{Store: store, Catalog: node, Searcher: ix, Sources: map[string]Source{
 		"slack": {Source: journal.Slack{SigningSecret: testSlackSecret}, Tenant: "slackco", Signed: true},
 		"wecom": {Source: journal.WeCom{}, Tenant: "wecomco"},
+
+		"dingtalk": {Source: journal.DingTalk{AppSecret: testDingTalkSecret}, Tenant: "dingco", Signed: true},
 	}}, testLogger(t))
 	if err != nil {
 		node.Close()
@@ -158,6 +160,9 @@ func mustStartNode(t testing.TB, dir string, store archive.ObjectStore, opts ...
 	t.Cleanup(n.stop)
 	return n
 }
+
+// testDingTalkSecret is the appSecret of the test nodes' DingTalk robot.
+const testDingTalkSecret = "SECd0a8f3c2b1e4testrobot"
 
 // testSlackSecret is the signing secret of the test nodes' Slack source.
 const testSlackSecret = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -45,6 +45,10 @@ type metrics struct {
 	spoolBytes         func() int64
 	spoolPendingRecord func() int64
 	index              func() index.FollowerStats
+	// The webhook replay cache (see limits.go).
+	webhookReplays counter
+	replayEntries  func() int64
+	replayEvicted  func() int64
 }
 
 func (m *metrics) writeTo(w io.Writer) {
@@ -71,6 +75,12 @@ func (m *metrics) writeTo(w io.Writer) {
 	}
 	if m.spoolPendingRecord != nil {
 		all = append(all, metric{"holdfast_spool_records", "Records in the spool not yet in storage.", "gauge", m.spoolPendingRecord()})
+	}
+	all = append(all, metric{"holdfast_webhook_replays_total", "Webhook deliveries refused because their signature was already used for another body.", "counter", m.webhookReplays.v.Load()})
+	if m.replayEntries != nil {
+		all = append(all,
+			metric{"holdfast_webhook_replay_cache_entries", "Webhook signatures remembered by the replay cache.", "gauge", m.replayEntries()},
+			metric{"holdfast_webhook_replay_cache_evictions_total", "Signatures forgotten before their window closed because the replay cache was full.", "counter", m.replayEvicted()})
 	}
 	if m.index != nil {
 		st := m.index()

@@ -62,6 +62,7 @@ func (g *Gateway) require(role string, h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, e)
 			return
 		}
+		noteCaller(r, c)
 		if !c.may(role) {
 			writeError(w, &APIError{Status: http.StatusForbidden, Code: CodeForbidden,
 				Message: fmt.Sprintf("token %q has role %s; this needs %s", c.Name, c.Role, role)})
@@ -101,7 +102,7 @@ func (g *Gateway) handleIngest(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	now := g.cfg.Now().UTC()
-	decoded, err := journal.DecodeJSON(body, ndjson, journal.Limits{MaxFieldBytes: g.cfg.MaxFieldBytes, MaxRawBytes: g.cfg.MaxBodyBytes}, now)
+	decoded, err := journal.DecodeJSON(body, ndjson, g.limits(), now)
 	if err != nil {
 		g.metrics.messagesRejected.add(1)
 		writeError(w, journalError(err))
@@ -230,14 +231,14 @@ func (g *Gateway) spoolRecords(ctx context.Context, recs []*record) (uint64, *AP
 }
 
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *APIError) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(rawWriter(w), r.Body, g.cfg.MaxBodyBytes))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
 		return nil, &APIError{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
 			Message: fmt.Sprintf("body is larger than %d bytes (http.max_body_bytes); send fewer messages per request", g.cfg.MaxBodyBytes)}
 	case err != nil:
-		return nil, &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "could not read the request body"}
+		return nil, g.readBodyError(err)
 	}
 	return body, nil
 }
@@ -395,7 +396,13 @@ func (g *Gateway) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, code, status)
 }
 
-func (g *Gateway) handleMetrics(w http.ResponseWriter, _ *http.Request) {
+func (g *Gateway) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	if !g.metricsAllowed(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="holdfast metrics"`)
+		writeError(w, &APIError{Status: http.StatusUnauthorized, Code: CodeUnauthorized,
+			Message: "/metrics needs Authorization: Bearer <http.metrics_token>"})
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	g.metrics.writeTo(w)
 }

@@ -44,9 +44,20 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, src Source) {
 		return
 	}
 	now := g.cfg.Now().UTC()
-	res, err := src.Decode(journal.Request{Header: r.Header, Body: body, Now: now, Tenant: src.Tenant,
-		Limits: journal.Limits{MaxFieldBytes: g.cfg.MaxFieldBytes}})
+	lim := g.limits()
+	lim.MaxRawBytes = 0
+	res, err := src.Decode(journal.Request{Header: r.Header, Body: body, Now: now, Tenant: src.Tenant, Limits: lim})
+	if err == nil && res.Signature != nil {
+		err = g.replay.Check(src.Platform(), *res.Signature, body, now)
+	}
 	switch {
+	case errors.Is(err, journal.ErrReplay):
+		g.metrics.messagesRejected.add(1)
+		g.metrics.webhookReplays.add(1)
+		g.log.WithField("source", src.Platform()).WithField("remote", r.RemoteAddr).Warn("webhook signature replayed with a different body; nothing archived")
+		writeError(w, &APIError{Status: http.StatusUnauthorized, Code: CodeUnauthorized,
+			Message: "this signature was already used for a different body: a replayed delivery is not archived"})
+		return
 	case errors.Is(err, journal.ErrSignature):
 		g.metrics.messagesRejected.add(1)
 		g.log.WithField("source", src.Platform()).WithField("remote", r.RemoteAddr).Warn("webhook signature check failed; nothing archived")

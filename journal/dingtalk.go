@@ -52,31 +52,52 @@ import (
 //
 // Signature: DingTalk sends the headers timestamp (milliseconds) and sign =
 // base64(HMAC-SHA256(appSecret, timestamp+"\n"+appSecret)). When AppSecret
-// is set both must be present, the timestamp within an hour of the
-// reception time and the sign must verify, else Decode returns
-// ErrSignature. The sign covers the timestamp only, not the body: it
-// proves the sender knows the secret, not that the body is intact.
+// is set both must be present, the timestamp within SignWindow (an hour by
+// default) of the reception time and the sign must verify, else Decode
+// returns ErrSignature. The sign covers the timestamp only, not the body:
+// it proves the sender knows the secret, not that the body is intact — the
+// gateway's ReplayCache refuses the same header pair with another body.
 type DingTalk struct {
 	// AppSecret is the robot's appSecret; empty disables the check.
 	AppSecret string
+	// SignWindow is how far the timestamp header may be from the
+	// reception time (sources.dingtalk.sign_window); 0 is
+	// DingTalkSignWindow, the platform's own hour. A shorter window makes
+	// a captured header pair useless sooner.
+	SignWindow time.Duration
 }
 
 var _ Source = DingTalk{}
 
-// dingTalkSignWindow is how far a callback's timestamp may be from the
-// reception time, as DingTalk's documentation requires.
-const dingTalkSignWindow = time.Hour
+// DingTalkSignWindow is how far a callback's timestamp may be from the
+// reception time by default: DingTalk's documentation for robot callbacks
+// ("timestamp 与系统当前时间戳如果相差1小时以上，则认为是非法的请求") allows
+// one hour.
+const DingTalkSignWindow = time.Hour
 
 // Platform returns "dingtalk".
 func (DingTalk) Platform() string { return "dingtalk" }
 
 // Decode checks the signature, then decodes every callback of the body.
+//
+// Since the sign does not cover the body, the signature it returns is what
+// the gateway's replay cache keys on: the same header pair with another
+// body is refused there.
 func (d DingTalk) Decode(req Request) (Result, error) {
+	var sig *Signature
 	if d.AppSecret != "" {
-		if err := checkDingTalkSign(req.Header, d.AppSecret, req.Now); err != nil {
+		window := cmp.Or(d.SignWindow, DingTalkSignWindow)
+		var err error
+		if sig, err = checkDingTalkSign(req.Header, d.AppSecret, req.Now, window); err != nil {
 			return Result{}, err
 		}
 	}
+	res, err := decodeDingTalk(req)
+	return withSignature(res, err, sig)
+}
+
+// decodeDingTalk decodes every callback of a (verified) body.
+func decodeDingTalk(req Request) (Result, error) {
 	items, e := splitSourceBody(req.Body)
 	if e != nil {
 		return Result{}, e
@@ -93,16 +114,16 @@ func (d DingTalk) Decode(req Request) (Result, error) {
 }
 
 // checkDingTalkSign verifies the timestamp and sign headers.
-func checkDingTalkSign(h http.Header, secret string, now time.Time) error {
-	ts, sign, err := signedHeaders(h, "timestamp", "sign", time.UnixMilli, now, dingTalkSignWindow)
+func checkDingTalkSign(h http.Header, secret string, now time.Time, window time.Duration) (*Signature, error) {
+	ts, sign, sig, err := signedHeaders(h, "timestamp", "sign", time.UnixMilli, now, window)
 	if err != nil {
-		return fmt.Errorf("dingtalk: %w", err)
+		return nil, fmt.Errorf("dingtalk: %w", err)
 	}
 	got, err := base64.StdEncoding.DecodeString(sign)
 	if err != nil || !hmac.Equal(got, macSHA256(secret, ts+"\n"+secret)) {
-		return fmt.Errorf("dingtalk: sign does not verify: %w", ErrSignature)
+		return nil, fmt.Errorf("dingtalk: sign does not verify: %w", ErrSignature)
 	}
-	return nil
+	return sig, nil
 }
 
 // dingTalkCallback is the robot callback, with holdfast's "action"

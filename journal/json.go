@@ -112,6 +112,9 @@ type Limits struct {
 	// MaxRawBytes bounds a raw payload sent explicitly (an imported mail
 	// with its attachments is larger than any field).
 	MaxRawBytes int64
+	// MaxRecipients bounds a message's "to" list (http.max_recipients);
+	// 0 means no bound.
+	MaxRecipients int
 }
 
 // DecodeJSON decodes holdfast's own record format: one JSON object, a JSON

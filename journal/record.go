@@ -27,6 +27,9 @@ func Finish(m *archive.Message, raw []byte, line int, lim Limits, now time.Time)
 	if e := checkMessageSizes(m, lim.MaxFieldBytes, line); e != nil {
 		return e
 	}
+	if e := checkIDs(m, lim.MaxRecipients, line); e != nil {
+		return e
+	}
 	l := line
 	switch {
 	case m.Platform == "":

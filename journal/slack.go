@@ -168,9 +168,16 @@ type slackAttachment struct {
 
 // Decode checks the delivery's signature, then decodes it (see Slack).
 func (s Slack) Decode(req Request) (Result, error) {
-	if err := s.verify(req); err != nil {
+	sig, err := s.verify(req)
+	if err != nil {
 		return Result{}, err
 	}
+	res, err := decodeSlackDelivery(req)
+	return withSignature(res, err, sig)
+}
+
+// decodeSlackDelivery decodes a (verified) delivery.
+func decodeSlackDelivery(req Request) (Result, error) {
 	var env slackEnvelope
 	if err := json.Unmarshal(req.Body, &env); err != nil {
 		return Result{}, jsonError(req.Body, 1, err)
@@ -189,18 +196,18 @@ func (s Slack) Decode(req Request) (Result, error) {
 
 // verify checks X-Slack-Signature against the body and the timestamp
 // window; every failure wraps ErrSignature.
-func (s Slack) verify(req Request) error {
+func (s Slack) verify(req Request) (*Signature, error) {
 	if s.SigningSecret == "" {
-		return fmt.Errorf("slack: no signing secret configured: %w", ErrSignature)
+		return nil, fmt.Errorf("slack: no signing secret configured: %w", ErrSignature)
 	}
-	ts, sig, err := signedHeaders(req.Header, "X-Slack-Request-Timestamp", "X-Slack-Signature", unixSeconds, req.Now, slackSignatureWindow)
+	ts, sig, signed, err := signedHeaders(req.Header, "X-Slack-Request-Timestamp", "X-Slack-Signature", unixSeconds, req.Now, slackSignatureWindow)
 	if err != nil {
-		return fmt.Errorf("slack: %w", err)
+		return nil, fmt.Errorf("slack: %w", err)
 	}
 	if !hmac.Equal([]byte(sig), []byte(v0Signature(s.SigningSecret, ts, req.Body))) {
-		return fmt.Errorf("slack: X-Slack-Signature does not match the body: %w", ErrSignature)
+		return nil, fmt.Errorf("slack: X-Slack-Signature does not match the body: %w", ErrSignature)
 	}
-	return nil
+	return signed, nil
 }
 
 // decodeSlackEvent turns an event_callback into its record, if any.

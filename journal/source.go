@@ -35,6 +35,10 @@ type Result struct {
 	// Meta is merged into the ingest answer, e.g. WeCom's "seq" so that a
 	// puller can resume from it.
 	Meta map[string]any
+	// Signature is the delivery's verified signature when the source
+	// checked one: the gateway's replay cache refuses it with another
+	// body (ReplayCache).
+	Signature *Signature
 }
 
 // Source decodes one platform's native webhook or push payloads. Decode

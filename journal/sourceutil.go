@@ -36,20 +36,30 @@ func splitSourceBody(body []byte) ([]item, *Error) {
 
 // signedHeaders returns a signed webhook's timestamp and signature headers
 // once both are present and the timestamp, a Unix time read by at, is
-// within window of now; else an error wrapping ErrSignature.
-func signedHeaders(h http.Header, tsName, sigName string, at func(int64) time.Time, now time.Time, window time.Duration) (string, string, error) {
+// within window of now; else an error wrapping ErrSignature. The
+// Signature names the pair for the replay cache; it expires when the
+// window closes for the timestamp.
+func signedHeaders(h http.Header, tsName, sigName string, at func(int64) time.Time, now time.Time, window time.Duration) (string, string, *Signature, error) {
 	ts, sig := h.Get(tsName), h.Get(sigName)
 	if ts == "" || sig == "" {
-		return "", "", fmt.Errorf("%s or %s header missing: %w", tsName, sigName, ErrSignature)
+		return "", "", nil, fmt.Errorf("%s or %s header missing: %w", tsName, sigName, ErrSignature)
 	}
 	n, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return "", "", fmt.Errorf("%s %q is not a Unix time: %w", tsName, ts, ErrSignature)
+		return "", "", nil, fmt.Errorf("%s %q is not a Unix time: %w", tsName, ts, ErrSignature)
 	}
 	if d := now.Sub(at(n)); d > window || d < -window {
-		return "", "", fmt.Errorf("%s %s is more than %s from now: %w", tsName, ts, window, ErrSignature)
+		return "", "", nil, fmt.Errorf("%s %s is more than %s from now: %w", tsName, ts, window, ErrSignature)
 	}
-	return ts, sig, nil
+	return ts, sig, &Signature{Key: ts + "\n" + sig, Expires: at(n).Add(window)}, nil
+}
+
+// withSignature sets the verified signature of a decoded delivery.
+func withSignature(res Result, err error, sig *Signature) (Result, error) {
+	if err == nil {
+		res.Signature = sig
+	}
+	return res, err
 }
 
 // epochMillis is a Unix time in milliseconds, sent as a JSON number or a

@@ -86,11 +86,19 @@ func (Zoom) Platform() string { return "zoom" }
 // Decode checks the signature, answers a URL validation, and decodes the
 // message events of the body.
 func (z Zoom) Decode(req Request) (Result, error) {
+	var sig *Signature
 	if z.SecretToken != "" {
-		if err := checkZoomSignature(req.Header, req.Body, z.SecretToken, req.Now); err != nil {
+		var err error
+		if sig, err = checkZoomSignature(req.Header, req.Body, z.SecretToken, req.Now); err != nil {
 			return Result{}, err
 		}
 	}
+	res, err := z.decode(req)
+	return withSignature(res, err, sig)
+}
+
+// decode decodes the events of a (verified) body.
+func (z Zoom) decode(req Request) (Result, error) {
 	items, e := splitSourceBody(req.Body)
 	if e != nil {
 		return Result{}, e
@@ -137,15 +145,15 @@ type zoomValidation struct {
 }
 
 // checkZoomSignature verifies x-zm-signature over the exact body.
-func checkZoomSignature(h http.Header, body []byte, secret string, now time.Time) error {
-	ts, sig, err := signedHeaders(h, "x-zm-request-timestamp", "x-zm-signature", unixSeconds, now, zoomSignWindow)
+func checkZoomSignature(h http.Header, body []byte, secret string, now time.Time) (*Signature, error) {
+	ts, sig, signed, err := signedHeaders(h, "x-zm-request-timestamp", "x-zm-signature", unixSeconds, now, zoomSignWindow)
 	if err != nil {
-		return fmt.Errorf("zoom: %w", err)
+		return nil, fmt.Errorf("zoom: %w", err)
 	}
 	if !hmac.Equal([]byte(sig), []byte(v0Signature(secret, ts, body))) {
-		return fmt.Errorf("zoom: x-zm-signature does not verify: %w", ErrSignature)
+		return nil, fmt.Errorf("zoom: x-zm-signature does not verify: %w", ErrSignature)
 	}
-	return nil
+	return signed, nil
 }
 
 // zoomEvent is a webhook event; its payload.object is decoded once the

@@ -223,6 +223,9 @@ func gatewayConfig(cfg config.Config) gateway.Config {
 		BasePolicies: cfg.Retention.PolicySet(), CompilePolicies: cfg.Retention.Rules,
 		SearchTimeout: time.Duration(cfg.Search.Timeout), SearchesPerCaller: cfg.Search.MaxConcurrentPerCaller,
 		SearchMaxQueryBytes: int(cfg.Search.MaxQueryBytes),
+		ReadTimeout:         time.Duration(cfg.HTTP.ReadTimeout), ReadHeaderTimeout: time.Duration(cfg.HTTP.ReadHeaderTimeout),
+		IdleTimeout: time.Duration(cfg.HTTP.IdleTimeout), MaxConns: cfg.HTTP.MaxConns, MaxRecipients: cfg.HTTP.MaxRecipients,
+		MetricsToken: cfg.HTTP.MetricsToken, ReplayCacheEntries: cfg.Sources.ReplayCacheEntries,
 	}
 }
 

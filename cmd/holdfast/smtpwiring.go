@@ -24,7 +24,7 @@ func startSMTP(cfg config.Config, gw *gateway.Gateway, log *logrus.Entry) (*smtp
 		users[u.Name] = u.PasswordSHA256
 	}
 	sc := smtpd.Config{
-		Listen: c.Listen, MaxBytes: int64(c.MaxBytes), Allow: c.Allow, Users: users, Tenant: c.Tenant,
+		Listen: c.Listen, MaxBytes: int64(c.MaxBytes), Allow: c.Allow, Users: users, Tenant: c.Tenant, RequireAuth: c.RequireAuth,
 		Limits: journal.Limits{MaxFieldBytes: int64(cfg.HTTP.MaxFieldBytes)}, Logger: log,
 	}
 	if c.TLSCert != "" {

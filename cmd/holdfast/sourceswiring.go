@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/holdfast/holdfast/config"
 	"github.com/holdfast/holdfast/gateway"
 	"github.com/holdfast/holdfast/journal"
@@ -15,7 +17,7 @@ func webhookSources(c config.Sources) map[string]gateway.Source {
 		out[s.Platform()] = gateway.Source{Source: s, Tenant: cfg.Tenant, Signed: signed}
 	}
 	add(journal.WeCom{}, c.WeCom, false)
-	add(journal.DingTalk{AppSecret: c.DingTalk.AppSecret}, c.DingTalk, c.DingTalk.AppSecret != "")
+	add(journal.DingTalk{AppSecret: c.DingTalk.AppSecret, SignWindow: time.Duration(c.DingTalk.SignWindow)}, c.DingTalk, c.DingTalk.AppSecret != "")
 	add(journal.Zoom{SecretToken: c.Zoom.SecretToken}, c.Zoom, c.Zoom.SecretToken != "")
 	add(journal.Slack{SigningSecret: c.Slack.SigningSecret}, c.Slack, c.Slack.SigningSecret != "")
 	add(journal.Teams{HomeTenantID: c.Teams.HomeTenantID}, c.Teams, false)

@@ -74,6 +74,11 @@ type Config struct {
 	TLSConfig *tls.Config
 	// Tenant is the tenant journaled mail is archived under.
 	Tenant string
+	// RequireAuth refuses delivery without AUTH from every address:
+	// without it, a Config with neither Allow nor Users lets loopback
+	// clients deliver unauthenticated (the single-machine default). With
+	// it Users must be set and Allow empty.
+	RequireAuth bool
 	// Hostname is the name the server greets with (empty: the host's).
 	Hostname string
 	// Limits bound each record's fields (journal.Limits).
@@ -128,7 +133,12 @@ func New(cfg Config, acceptor Acceptor) (*Server, error) {
 		return nil, err
 	}
 	allow := cfg.Allow
-	if len(allow) == 0 && len(cfg.Users) == 0 {
+	switch {
+	case cfg.RequireAuth && len(cfg.Users) == 0:
+		return nil, fmt.Errorf("%w: require_auth without users: nobody could deliver", ErrConfig)
+	case cfg.RequireAuth && len(allow) > 0:
+		return nil, fmt.Errorf("%w: require_auth with an allow list: delivery without AUTH is refused", ErrConfig)
+	case len(allow) == 0 && len(cfg.Users) == 0:
 		allow = loopback
 	}
 	prefixes, err := parseAllow(allow)

@@ -533,3 +533,42 @@ func mustNew(t *testing.T) *Server {
 	}
 	return s
 }
+
+// TestSMTPLoopbackDefaultAndRequireAuth: with neither allow nor users a
+// loopback client delivers without AUTH (the documented single-machine
+// default); RequireAuth makes every client authenticate, and refuses a
+// config where nobody could.
+func TestSMTPLoopbackDefaultAndRequireAuth(t *testing.T) {
+	a := &fakeAcceptor{}
+	open := mustStart(t, Config{}, a)
+	msg := []byte("From: a@contoso.com\r\nTo: b@contoso.com\r\nSubject: s\r\nMessage-ID: <loop-1@x>\r\n\r\nx\r\n")
+	if err := send(open, "a@contoso.com", []string{"b@contoso.com"}, msg); err != nil {
+		t.Fatalf("loopback without AUTH by default: %v", err)
+	}
+
+	cert, _ := selfSigned(t)
+	sum := sha256.Sum256([]byte("s3cret"))
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	users := map[string]string{"exchange": hex.EncodeToString(sum[:])}
+	strict := mustStart(t, Config{RequireAuth: true, Users: users, TLSConfig: tlsCfg}, &fakeAcceptor{})
+	c, err := smtp.Dial(strict.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("mta.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("a@contoso.com"); replyCode(err) != 530 {
+		t.Fatalf("loopback MAIL without AUTH under require_auth: %v, want 530", err)
+	}
+
+	for name, cfg := range map[string]Config{
+		"no users":   {Listen: "127.0.0.1:0", RequireAuth: true},
+		"allow list": {Listen: "127.0.0.1:0", RequireAuth: true, Users: users, TLSConfig: tlsCfg, Allow: []string{"127.0.0.1"}},
+	} {
+		if _, err := New(cfg, &fakeAcceptor{}); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: New = %v, want ErrConfig", name, err)
+		}
+	}
+}
