@@ -160,9 +160,15 @@ func (g *Gateway) runDenialFlusher(ctx context.Context) {
 	}
 }
 
-// isDenial says whether a response status refuses the caller.
+// isDenial says whether a response status refuses the caller: 401, 403 and
+// 404, and 429 (a caller over its searches in flight), whose flood must not
+// become a flood of audit writes either.
 func isDenial(status int) bool {
-	return status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusNotFound
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusTooManyRequests:
+		return true
+	}
+	return false
 }
 
 // selfAudited are the routes that audit each of their outcomes, a 404

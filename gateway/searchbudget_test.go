@@ -243,6 +243,12 @@ func TestSearchesPerCaller(t *testing.T) {
 		e.Error.Code != CodeTooManySearches || e.Error.Limit != "search.max_concurrent_per_caller" || e.Error.Max != 1 {
 		t.Fatalf("a second search of the same caller: %d Retry-After %q %s; want 429", code, h.Get("Retry-After"), body)
 	}
+	// The 429 is counted for the aggregated denial audit, not written
+	// once per request.
+	keys, counts := n.gw.denials.take()
+	if len(keys) != 1 || keys[0].Status != http.StatusTooManyRequests || keys[0].Route != "GET /v1/search" || counts[0].n != 1 {
+		t.Fatalf("denials counted for the 429: %+v %+v; want one GET /v1/search 429", keys, counts)
+	}
 	// Another caller is served meanwhile.
 	code, _, body = n.do(http.MethodGet, "/v1/search?q=quarterly", RoleAdmin, "", nil)
 	var r searchResult
