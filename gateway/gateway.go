@@ -52,6 +52,10 @@ type Config struct {
 	Tokens          []Token
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// NoVersionClaims turns off the cluster-wide claim of each version
+	// before its segment is stored (see VersionClaimer): only for
+	// measuring what the claim costs (holdfast bench ingest).
+	NoVersionClaims bool
 }
 
 // Deps are the components a gateway works with.
@@ -179,6 +183,9 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 	}
 	if deps.Retention != nil {
 		g.uploader.holds = deps.Retention.ActiveHolds
+	}
+	if c, ok := catalog.(VersionClaimer); ok && !cfg.NoVersionClaims {
+		g.uploader.claimer = c
 	}
 	g.uploader.init()
 	return g, nil

@@ -39,8 +39,10 @@ const (
 //
 //  1. persist an intent for [from, to), so that a crash re-uploads exactly
 //     this range under the same deterministic keys;
-//  2. group the records by tenant and retention day and encode a segment
-//     per group; store attachments;
+//  2. group the records by tenant and retention day; claim each group's
+//     versions in the cluster catalog and leave out those another node's
+//     stored segment holds (claims.go); encode a segment per group; store
+//     attachments;
 //  3. PUT each segment under COMPLIANCE retention, re-read it and compare
 //     its hash (after a crash, an object already there and intact is kept);
 //  4. record the segments in the catalog, record where each version is in
@@ -63,6 +65,10 @@ type uploader struct {
 	log      *logrus.Entry
 
 	flushC chan struct{}
+
+	// claimer, when set, claims each segment's versions cluster-wide
+	// before its PUT (claims.go).
+	claimer VersionClaimer
 
 	mu       sync.Mutex
 	stored   uint64        // every LSN < stored is in storage
@@ -379,9 +385,18 @@ func (u *uploader) process(ctx context.Context, from, to uint64, recs []pendingR
 	segs := make([]archive.Segment, 0, len(keys))
 	located := make([][]ledgerEntry, 0, len(keys))
 	var msgs int
+	var dups []duplicate
 	for i, k := range keys {
 		g := byKey[k]
-		seg, man, err := u.seal(g, segmentKey(g.tenant, g.day, u.node, from, to, i))
+		key := segmentKey(g.tenant, g.day, u.node, from, to, i)
+		d, err := u.claim(ctx, key, g)
+		if err != nil {
+			return err
+		}
+		if dups = append(dups, d...); len(g.recs) == 0 {
+			continue // every version is stored by other nodes' segments
+		}
+		seg, man, err := u.seal(g, key)
 		if err != nil {
 			return err
 		}
@@ -406,6 +421,9 @@ func (u *uploader) process(ctx context.Context, from, to uint64, recs []pendingR
 		segKeys[i] = s.Key
 	}
 	if err := u.ledger.locate(from, segKeys, located); err != nil {
+		return err
+	}
+	if err := u.recordDuplicates(ctx, dups); err != nil {
 		return err
 	}
 	if err := u.ledger.Sync(); err != nil {

@@ -1,0 +1,412 @@
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/holdfast/holdfast/archive"
+)
+
+// Version claims: one message version, one record, cluster-wide.
+//
+// Each node's ledger makes a resend to the same node idempotent, but a
+// client that fails over resends to another node, which accepts the same
+// version again; both nodes would then store it, with different
+// received_at and sha256, and the index (one document per id and version)
+// would show one of them only. So before an uploader PUTs a segment it
+// claims every version inside through raft (OpVersionsClaimed, one command
+// per maxClaimsPerCommand versions, all proposed together). The FSM keeps
+// the first claim of each version deterministically; the uploader then
+// reads the outcome from its local catalog (ClaimVersions returns once the
+// command is applied here):
+//
+//   - won: the version is this segment's; upload it;
+//   - lost to a segment already in the catalog: leave the record out of
+//     the segment, and answer for it with the winner's hash and location;
+//   - lost to a segment not yet in the catalog: keep the record and claim
+//     again later. A claim whose segment has not reached the catalog
+//     ClaimTakeover after its last claim command is taken over by the next
+//     segment that claims the version, so that a node lost for good between
+//     claiming and storing strands nobody; the segment taken from is marked
+//     (bucketDuplicated) so that, should it still be stored, the catalog
+//     says it repeats versions another segment holds.
+//
+// A claim is a 16-byte key, sha256(id 0x00 event)[:16] (a collision among
+// 10^8 claims has odds below 10^-22), and a value of two uvarints, the
+// claiming segment's handle and the version: about 50 bytes in a bbolt
+// page, so 10M claims are ~0.5 GB of catalog file and snapshot. The table
+// is therefore bounded by time, not by the archive: claims live in one
+// bucket per UTC day (of the proposer's clock) and are kept ClaimWindow
+// (default 3 days, the longest a node is expected to stay down with
+// records in its spool); every claim command drops the days before that.
+// At 10M versions a day that is ~1.5–2 GB on disk, held in the page cache,
+// not the Go heap. Writes go to the current day's bucket only, so a batch
+// dirties at most one page per claim of one day's tree; a lookup reads at
+// most ClaimWindow/24h+1 buckets. A version sealed by a second node after
+// its twin's claim has been dropped is not caught; the ledger still keeps
+// every resend to one node idempotent forever.
+
+// Defaults of the claim table.
+const (
+	// DefaultClaimWindow is how long the catalog remembers which segment
+	// claimed a version.
+	DefaultClaimWindow = 72 * time.Hour
+	// DefaultClaimTakeover is how long a claim whose segment is not yet in
+	// the catalog holds against another segment claiming the version.
+	DefaultClaimTakeover = 10 * time.Minute
+	// maxClaimsPerCommand caps the claims in one log entry (~40 bytes of
+	// JSON each), keeping entries near the size of a segment command.
+	maxClaimsPerCommand = 2048
+	// claimKeyLen is the length of a claim key.
+	claimKeyLen = 16
+	// claimRobbed flags a claiming segment whose claims another segment
+	// took over.
+	claimRobbed = 1
+)
+
+// The claim buckets, created on first use.
+var (
+	// bucketClaims holds one bucket per UTC day, named by the 8-byte day
+	// number, of claim key → uvarint(handle) uvarint(version).
+	bucketClaims = []byte("claims")
+	// bucketClaimSegments maps an 8-byte handle to the claiming segment:
+	// 8 bytes of last claim time (unix ns), a flag byte, the segment key.
+	bucketClaimSegments = []byte("claim_segments")
+	// bucketClaimHandles maps a claiming segment's key to its handle.
+	bucketClaimHandles = []byte("claim_handles")
+	// bucketDuplicated lists segments catalogued after another segment
+	// took over some of their claims: segment key → nil.
+	bucketDuplicated = []byte("duplicated_segments")
+
+	metaClaimHandle = []byte("last_claim_handle") // last handle assigned
+	metaClaimDay    = []byte("claim_day")         // latest claim day seen
+)
+
+// versionClaim is one claim as the log carries it.
+type versionClaim struct {
+	Key     []byte `json:"k"`
+	Version int    `json:"v,omitempty"`
+}
+
+// claimKey is the key of one message version in the claim table.
+func claimKey(id, event string) []byte {
+	h := sha256.New()
+	h.Write([]byte(id))
+	h.Write([]byte{0})
+	h.Write([]byte(event))
+	return h.Sum(nil)[:claimKeyLen]
+}
+
+func (cfg Config) claimWindow() time.Duration {
+	if cfg.ClaimWindow > 0 {
+		return cfg.ClaimWindow
+	}
+	return DefaultClaimWindow
+}
+
+func (cfg Config) claimTakeover() time.Duration {
+	if cfg.ClaimTakeover > 0 {
+		return cfg.ClaimTakeover
+	}
+	return DefaultClaimTakeover
+}
+
+// ClaimVersions claims the versions of a segment about to be stored, as
+// the package comment on claims describes, and returns one outcome per
+// claim in order. It may be called on any node and is idempotent for a
+// segment key: calling it again (after a crash, or while a claim is
+// pending) returns what the catalog decided, and renews this segment's
+// claims against takeover. Errors are raft's (ErrNoLeader, ErrTimeout, a
+// cancelled ctx): retry.
+func (n *Node) ClaimVersions(ctx context.Context, segment string, claims []archive.VersionClaim) ([]archive.ClaimOutcome, error) {
+	if len(claims) == 0 {
+		return nil, nil
+	}
+	if segment == "" || len(segment) > maxKeyLen {
+		return nil, fmt.Errorf("claim versions: segment key of %d bytes: %w", len(segment), ErrInvalid)
+	}
+	wire := make([]versionClaim, len(claims))
+	for i, c := range claims {
+		wire[i] = versionClaim{Key: claimKey(c.ID, c.Event), Version: c.Version}
+	}
+	at := n.cfg.now().UTC()
+	days := int(n.cfg.claimWindow().Hours()/24) + 1
+	var cmds []Command
+	for chunk := range slices.Chunk(wire, maxClaimsPerCommand) {
+		cmds = append(cmds, Command{Op: OpVersionsClaimed, commandBody: commandBody{
+			At: at, ClaimSegment: segment, Claims: chunk, ClaimDays: days, TakeoverAfter: n.cfg.claimTakeover()}})
+	}
+	if err := n.apply(ctx, cmds...); err != nil {
+		return nil, fmt.Errorf("claim versions of %s: %w", segment, err)
+	}
+	out, err := n.fsm.claimOutcomes(segment, wire)
+	if err != nil {
+		return nil, fmt.Errorf("claim versions of %s: %w", segment, err)
+	}
+	return out, nil
+}
+
+// DuplicatedSegments lists the catalogued segments that another segment
+// took claims over from: they may repeat message versions stored
+// elsewhere (see ClaimVersions).
+func (n *Node) DuplicatedSegments() ([]string, error) {
+	var keys []string
+	err := n.fsm.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDuplicated)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, _ []byte) error {
+			keys = append(keys, string(k))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list duplicated segments: %w", err)
+	}
+	return keys, nil
+}
+
+// checkClaimCommand checks a forwarded OpVersionsClaimed.
+func checkClaimCommand(c *wireCommand) error {
+	switch {
+	case c.ClaimSegment == "" || len(c.ClaimSegment) > maxKeyLen:
+		return fmt.Errorf("%w: %s command with a segment key of %d bytes", ErrInvalid, c.Op, len(c.ClaimSegment))
+	case len(c.Claims) == 0 || len(c.Claims) > maxClaimsPerCommand:
+		return fmt.Errorf("%w: %d claims in one command", ErrInvalid, len(c.Claims))
+	case c.ClaimDays < 1 || c.At.IsZero():
+		return fmt.Errorf("%w: %s command without a claim window or time", ErrInvalid, c.Op)
+	}
+	for i, cl := range c.Claims {
+		if len(cl.Key) != claimKeyLen || cl.Version < 0 {
+			return fmt.Errorf("%w: claim %d malformed", ErrInvalid, i)
+		}
+	}
+	return nil
+}
+
+// claimDay is the UTC day number of t, never below 0.
+func claimDay(t time.Time) uint64 {
+	if d := t.Unix() / 86400; d > 0 {
+		return uint64(d)
+	}
+	return 0
+}
+
+// claimTables is the claim buckets of one transaction.
+type claimTables struct {
+	days     []*bolt.Bucket // newest first
+	segs     *bolt.Bucket
+	handles  *bolt.Bucket
+	segments *bolt.Bucket // the catalog's bucketSegments
+}
+
+// find returns the handle and version of the claim with key, 0 when none.
+func (t *claimTables) find(key []byte) (handle uint64, version int, in *bolt.Bucket) {
+	for _, b := range t.days {
+		if v := b.Get(key); v != nil {
+			h, n := binary.Uvarint(v)
+			ver, _ := binary.Uvarint(v[n:])
+			return h, int(ver), b
+		}
+	}
+	return 0, 0, nil
+}
+
+// segment decodes a handle's record: last claim time, flags, segment key.
+func (t *claimTables) segment(handle uint64) (at int64, flags byte, key []byte) {
+	v := t.segs.Get(u64(handle))
+	if len(v) < 9 {
+		return 0, 0, nil
+	}
+	return int64(binary.BigEndian.Uint64(v)), v[8], v[9:]
+}
+
+func encodeClaimSegment(at int64, flags byte, key []byte) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 9+len(key)), uint64(at))
+	return append(append(b, flags), key...)
+}
+
+func encodeClaim(handle uint64, version int) []byte {
+	return binary.AppendUvarint(binary.AppendUvarint(make([]byte, 0, 8), handle), uint64(version))
+}
+
+// claimVersions applies an OpVersionsClaimed: it drops the days of claims
+// past the window, renews (or creates) the claiming segment's handle, and
+// records each claim not already held by another segment, taking over the
+// claims of a segment that has neither reached the catalog nor claimed
+// again for TakeoverAfter.
+func (w *catalogWriter) claimVersions(c *wireCommand) (*applyResult, error) {
+	if err := checkClaimCommand(c); err != nil {
+		return &applyResult{err: err}, nil
+	}
+	root, err := w.tx.CreateBucketIfNotExists(bucketClaims)
+	if err != nil {
+		return nil, err
+	}
+	t := claimTables{segments: w.segments}
+	if t.segs, err = w.tx.CreateBucketIfNotExists(bucketClaimSegments); err != nil {
+		return nil, err
+	}
+	if t.handles, err = w.tx.CreateBucketIfNotExists(bucketClaimHandles); err != nil {
+		return nil, err
+	}
+	day := max(claimDay(c.At), getU64(w.meta.Get(metaClaimDay)))
+	if err := w.meta.Put(metaClaimDay, u64(day)); err != nil {
+		return nil, err
+	}
+	if err := pruneClaimDays(root, day, uint64(c.ClaimDays)); err != nil {
+		return nil, err
+	}
+	cur, err := root.CreateBucketIfNotExists(u64(day))
+	if err != nil {
+		return nil, err
+	}
+	t.days = claimDays(root)
+	at := c.At.UnixNano()
+	seg := []byte(c.ClaimSegment)
+	handle := getU64(t.handles.Get(seg))
+	if handle == 0 {
+		handle = getU64(w.meta.Get(metaClaimHandle)) + 1
+		if err := w.meta.Put(metaClaimHandle, u64(handle)); err != nil {
+			return nil, err
+		}
+		if err := t.handles.Put(seg, u64(handle)); err != nil {
+			return nil, err
+		}
+	}
+	_, flags, _ := t.segment(handle)
+	if err := t.segs.Put(u64(handle), encodeClaimSegment(at, flags, seg)); err != nil {
+		return nil, err
+	}
+	robbed := map[uint64]bool{}
+	for _, cl := range c.Claims {
+		owner, _, in := t.find(cl.Key)
+		switch {
+		case owner == 0:
+			in = cur
+		case owner == handle:
+			continue
+		default:
+			ownerAt, _, ownerKey := t.segment(owner)
+			if ownerKey == nil || t.segments.Get(ownerKey) != nil || at-ownerAt < int64(c.TakeoverAfter) {
+				continue // held: stored, or still expected
+			}
+			robbed[owner] = true
+		}
+		if err := in.Put(cl.Key, encodeClaim(handle, cl.Version)); err != nil {
+			return nil, err
+		}
+	}
+	for owner := range robbed {
+		ownerAt, flags, key := t.segment(owner)
+		if err := t.segs.Put(u64(owner), encodeClaimSegment(ownerAt, flags|claimRobbed, slices.Clone(key))); err != nil {
+			return nil, err
+		}
+	}
+	return &applyResult{}, nil
+}
+
+// pruneClaimDays drops the day buckets older than keep days before day.
+func pruneClaimDays(root *bolt.Bucket, day, keep uint64) error {
+	if day < keep {
+		return nil
+	}
+	horizon := day - keep + 1
+	var old [][]byte
+	c := root.Cursor()
+	for k, _ := c.First(); k != nil && getU64(k) < horizon; k, _ = c.Next() {
+		old = append(old, slices.Clone(k))
+	}
+	for _, k := range old {
+		if err := root.DeleteBucket(k); err != nil {
+			return fmt.Errorf("drop claims of day %d: %w", getU64(k), err)
+		}
+	}
+	return nil
+}
+
+// claimDays lists the day buckets under root, newest first.
+func claimDays(root *bolt.Bucket) []*bolt.Bucket {
+	var days []*bolt.Bucket
+	c := root.Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		if v == nil {
+			days = append(days, root.Bucket(k))
+		}
+	}
+	return days
+}
+
+// markIfDuplicated records a newly catalogued segment in bucketDuplicated
+// when another segment took over some of its claims. It reports whether
+// it did.
+func (w *catalogWriter) markIfDuplicated(key []byte) (bool, error) {
+	handles, segs := w.tx.Bucket(bucketClaimHandles), w.tx.Bucket(bucketClaimSegments)
+	if handles == nil || segs == nil {
+		return false, nil
+	}
+	h := handles.Get(key)
+	if h == nil {
+		return false, nil
+	}
+	if v := segs.Get(h); len(v) < 9 || v[8]&claimRobbed == 0 {
+		return false, nil
+	}
+	b, err := w.tx.CreateBucketIfNotExists(bucketDuplicated)
+	if err != nil {
+		return false, err
+	}
+	return true, b.Put(key, nil)
+}
+
+// claimOutcomes reads, from the local catalog, what it decided about the
+// claims of segment.
+func (f *fsm) claimOutcomes(segment string, claims []versionClaim) ([]archive.ClaimOutcome, error) {
+	out := make([]archive.ClaimOutcome, len(claims))
+	err := f.view(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bucketClaims)
+		t := claimTables{segs: tx.Bucket(bucketClaimSegments), handles: tx.Bucket(bucketClaimHandles), segments: tx.Bucket(bucketSegments)}
+		if root == nil || t.segs == nil || t.handles == nil {
+			return fmt.Errorf("no claim table in the catalog")
+		}
+		t.days = claimDays(root)
+		mine := getU64(t.handles.Get([]byte(segment)))
+		winners := map[uint64]*archive.Segment{}
+		for i, cl := range claims {
+			owner, version, _ := t.find(cl.Key)
+			if owner == 0 || owner == mine {
+				out[i] = archive.ClaimOutcome{Won: true}
+				continue
+			}
+			w, ok := winners[owner]
+			if !ok {
+				_, _, key := t.segment(owner)
+				if v := t.segments.Get(key); key != nil && v != nil {
+					w = new(archive.Segment)
+					if err := json.Unmarshal(v, w); err != nil {
+						return fmt.Errorf("decode segment %s: %w", key, err)
+					}
+				}
+				winners[owner] = w
+			}
+			if w == nil {
+				out[i] = archive.ClaimOutcome{Pending: true}
+				continue
+			}
+			out[i] = archive.ClaimOutcome{Winner: *w, Version: version}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read claims of %s: %w", segment, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,201 @@
+package gateway
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/sirupsen/logrus"
+
+	"github.com/holdfast/holdfast/archive"
+)
+
+// VersionClaimer is what the uploader needs from the cluster to store each
+// message version once cluster-wide: before it PUTs a segment it claims
+// the versions inside, and the catalog keeps the first claim of each.
+// cluster.Node satisfies it. A Catalog that does not implement it (tests'
+// fakes) stores what each node accepted, as before.
+//
+// One message version, one record: a client that fails over after an
+// unknown outcome sends the same version to a second node, which accepts
+// it (its own ledger has never seen it). Each node then seals it in a
+// segment. Whichever segment claims the version first keeps it; the other
+// node leaves its copy out of its segment before the PUT, records in its
+// ledger that the version is stored in the winner's segment with the
+// winner's hash, and so answers for it — `?ack=stored`, GET, a resend —
+// with the winner's id, version and sha256. Nothing is lost: a record is
+// only left out once the winner's segment is in the catalog, that is
+// stored and verified; while the winner is claimed but not yet stored the
+// uploader waits and claims again (the cluster takes the claim over if its
+// segment never arrives, and marks that segment should it still arrive).
+type VersionClaimer interface {
+	ClaimVersions(ctx context.Context, segment string, claims []archive.VersionClaim) ([]archive.ClaimOutcome, error)
+}
+
+// Bounds of the wait for a version claimed by a segment not yet stored.
+const (
+	minClaimWait = 500 * time.Millisecond
+	maxClaimWait = 30 * time.Second
+)
+
+// duplicate is a record left out of its segment: the version is stored in
+// winner as version.
+type duplicate struct {
+	rec     *pendingRecord
+	winner  archive.Segment
+	version int
+}
+
+// claim claims the versions of g, about to be sealed under key, and takes
+// out of g.recs the records another stored segment already holds,
+// returning them. With no claimer it does nothing.
+func (u *uploader) claim(ctx context.Context, key string, g *group) ([]duplicate, error) {
+	if u.claimer == nil || len(g.recs) == 0 {
+		return nil, nil
+	}
+	claims := make([]archive.VersionClaim, len(g.recs))
+	for i, r := range g.recs {
+		claims[i] = archive.VersionClaim{ID: r.head.ID, Event: r.head.Event, Version: r.head.Version}
+	}
+	var out []archive.ClaimOutcome
+	for wait := minClaimWait; ; wait = min(2*wait, maxClaimWait) {
+		if err := u.retry(ctx, "claim versions", key, func() error {
+			var err error
+			out, err = u.claimer.ClaimVersions(ctx, key, claims)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		if len(out) != len(claims) {
+			return nil, fmt.Errorf("claim versions of %s: %d outcomes for %d claims", key, len(out), len(claims))
+		}
+		pending := 0
+		for _, o := range out {
+			if o.Pending {
+				pending++
+			}
+		}
+		if pending == 0 {
+			break
+		}
+		u.log.WithFields(logrus.Fields{"segment": key, "versions": pending, "retry_in": wait.String()}).
+			Warn("versions of this segment are claimed by another node's segment not yet stored; waiting for it before storing or leaving them out")
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("claim versions of %s: %w", key, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+	var dups []duplicate
+	kept := g.recs[:0]
+	for i, r := range g.recs {
+		if out[i].Won {
+			kept = append(kept, r)
+			continue
+		}
+		dups = append(dups, duplicate{rec: r, winner: out[i].Winner, version: out[i].Version})
+	}
+	g.recs = kept
+	if len(dups) > 0 {
+		u.log.WithFields(logrus.Fields{"segment": key, "versions": len(dups), "stored_in": dups[0].winner.Key}).
+			Info("versions already stored by another node's segment: left out of this one")
+	}
+	return dups, nil
+}
+
+// recordDuplicates points the ledger entries of records left out of this
+// node's segments at the versions the winners store: their segment, frame
+// and hash, read from each winner's manifest.
+func (u *uploader) recordDuplicates(ctx context.Context, dups []duplicate) error {
+	if len(dups) == 0 {
+		return nil
+	}
+	manifests := map[string]map[string]archive.ManifestEntry{}
+	for _, d := range dups {
+		entries, ok := manifests[d.winner.Key]
+		if !ok {
+			var m archive.Manifest
+			if err := u.retry(ctx, "read manifest", d.winner.Key, func() error {
+				var err error
+				m, err = u.readManifest(ctx, d.winner)
+				return err
+			}); err != nil {
+				return err
+			}
+			entries = make(map[string]archive.ManifestEntry, len(m.Records))
+			for _, e := range m.Records {
+				entries[fmt.Sprintf("%s/%d", e.ID, e.Version)] = e
+			}
+			manifests[d.winner.Key] = entries
+		}
+		e, ok := entries[fmt.Sprintf("%s/%d", d.rec.head.ID, d.version)]
+		if !ok {
+			return fmt.Errorf("segment %s won the claim of %s v%d but its manifest does not list it", d.winner.Key, d.rec.head.ID, d.version)
+		}
+		if err := u.ledger.storedElsewhere(d.rec, d.winner.Key, e); err != nil {
+			return err
+		}
+	}
+	u.metrics.messagesElsewhere.add(int64(len(dups)))
+	return nil
+}
+
+// readManifest reads a stored segment's manifest with one ranged GET.
+func (u *uploader) readManifest(ctx context.Context, seg archive.Segment) (archive.Manifest, error) {
+	frame, err := u.store.GetRange(ctx, seg.Key, seg.ManifestOffset, seg.ManifestLength)
+	if err != nil {
+		return archive.Manifest{}, fmt.Errorf("read manifest of %s: %w", seg.Key, err)
+	}
+	m, err := archive.ParseManifest(frame)
+	if err != nil {
+		return archive.Manifest{}, fmt.Errorf("read manifest of %s: %w", seg.Key, err)
+	}
+	return m, nil
+}
+
+// storedElsewhere records that the version spooled as r is stored by
+// another segment as e: the ledger answers for it with that segment, frame
+// and hash from now on (replay keeps an entry that names its segment).
+// When the winner stored it under another version (an edit sent without
+// one, numbered differently by each node), the event now maps there.
+func (l *ledger) storedElsewhere(r *pendingRecord, segment string, e archive.ManifestEntry) error {
+	h := &r.head
+	action, _, _ := strings.Cut(h.Event, "/")
+	b := batchWriter{b: l.db.NewBatch()}
+	if e.Version != h.Version {
+		_ = b.b.Delete(versionKey(h.ID, h.Version), nil)
+		if !namesVersion(h.Event) {
+			b.key = appendEventKey(b.key[:0], h.ID, h.Event)
+			b.val = binary.BigEndian.AppendUint32(b.val[:0], uint32(e.Version))
+			b.set()
+		}
+	}
+	b.putEntry(h.ID, &ledgerEntry{Version: e.Version, Action: action, Event: h.Event, SHA256: e.SHA256,
+		RetainUntil: h.RetainUntil, Segment: segment, Entry: e})
+	if err := b.b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("record %s v%d as stored in %s: %w", h.ID, e.Version, segment, err)
+	}
+	return nil
+}
+
+// adoptStored gives each record of an ?ack=stored request the version and
+// hash the ledger says are stored: another node's, when its segment won
+// the version's claim.
+func (l *ledger) adoptStored(recs []*record) {
+	for _, r := range recs {
+		m := &r.msg
+		if !namesVersion(r.event) {
+			raw, found, err := l.get(eventKey(m.ID, r.event))
+			if err != nil || !found {
+				continue
+			}
+			m.Version = int(binary.BigEndian.Uint32(raw))
+		}
+		if e, err := l.version(m.ID, m.Version); err == nil && e.SHA256 != "" {
+			m.SHA256 = e.SHA256
+		}
+	}
+}
