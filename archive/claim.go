@@ -14,6 +14,13 @@ type VersionClaim struct {
 	Version int
 }
 
+// SegmentClaims are the versions one segment, named by its object key,
+// claims.
+type SegmentClaims struct {
+	Segment  string
+	Versions []VersionClaim
+}
+
 // ClaimOutcome is what the catalog decided about one VersionClaim.
 type ClaimOutcome struct {
 	// Won means the claiming segment stores the version: upload it.

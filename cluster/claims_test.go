@@ -45,14 +45,14 @@ func mustClaim(t *testing.T, n *Node, seg string, claims []archive.VersionClaim)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := n.ClaimVersions(ctx, seg, claims)
+	out, err := n.ClaimVersions(ctx, []archive.SegmentClaims{{Segment: seg, Versions: claims}})
 	if err != nil {
 		t.Fatalf("ClaimVersions %s: %v", seg, err)
 	}
-	if len(out) != len(claims) {
+	if len(out) != 1 || len(out[0]) != len(claims) {
 		t.Fatalf("%d outcomes for %d claims", len(out), len(claims))
 	}
-	return out
+	return out[0]
 }
 
 // outcomes summarises outcomes as "won", "pending" or the winner's key.
@@ -209,7 +209,9 @@ func claimsDigest(t testing.TB, n *Node) string {
 			_ = b.ForEach(func(k, v []byte) error { h.Write(k); h.Write(v); return nil })
 		}
 		for _, day := range claimDays(tx.Bucket(bucketClaims)) {
-			_ = day.ForEach(func(k, v []byte) error { h.Write(k); h.Write(v); return nil })
+			_ = day.b.ForEach(func(shard, _ []byte) error {
+				return day.b.Bucket(shard).ForEach(func(k, v []byte) error { h.Write(k); h.Write(v); return nil })
+			})
 		}
 		return nil
 	})

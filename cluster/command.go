@@ -101,10 +101,10 @@ type commandBody struct {
 	// ClaimSegment and Claims are an OpVersionsClaimed's segment and the
 	// versions it claims; ClaimDays is how many days of claims the catalog
 	// keeps and TakeoverAfter how long an unstored claim holds.
-	ClaimSegment  string         `json:"claim_segment,omitempty"`
-	Claims        []versionClaim `json:"claims,omitempty"`
-	ClaimDays     int            `json:"claim_days,omitempty"`
-	TakeoverAfter time.Duration  `json:"takeover_after,omitempty"`
+	ClaimSegment  string        `json:"claim_segment,omitempty"`
+	Claims        claimList     `json:"claims,omitempty"`
+	ClaimDays     int           `json:"claim_days,omitempty"`
+	TakeoverAfter time.Duration `json:"takeover_after,omitempty"`
 }
 
 // encodeCommand encodes c for raft.Apply.

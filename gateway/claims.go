@@ -32,7 +32,7 @@ import (
 // uploader waits and claims again (the cluster takes the claim over if its
 // segment never arrives, and marks that segment should it still arrive).
 type VersionClaimer interface {
-	ClaimVersions(ctx context.Context, segment string, claims []archive.VersionClaim) ([]archive.ClaimOutcome, error)
+	ClaimVersions(ctx context.Context, segs []archive.SegmentClaims) ([][]archive.ClaimOutcome, error)
 }
 
 // Bounds of the wait for a version claimed by a segment not yet stored.
@@ -49,61 +49,110 @@ type duplicate struct {
 	version int
 }
 
-// claim claims the versions of g, about to be sealed under key, and takes
-// out of g.recs the records another stored segment already holds,
-// returning them. With no claimer it does nothing.
-func (u *uploader) claim(ctx context.Context, key string, g *group) ([]duplicate, error) {
-	if u.claimer == nil || len(g.recs) == 0 {
-		return nil, nil
+// claimRun is the claim of one batch's versions, made while the batch's
+// attachments are stored and its segments encoded, so that the raft round
+// adds no time unless a version is lost (and then only that segment is
+// encoded again). Its goroutine is owned by the upload of the batch, which
+// waits for it before returning.
+type claimRun struct {
+	done chan struct{}
+	keys []string
+	out  [][]archive.ClaimOutcome
+	err  error
+}
+
+// startClaim claims the versions of every group of a batch, groups[i] to
+// be sealed under keys[i], in one round. With no claimer it claims
+// nothing.
+func (u *uploader) startClaim(ctx context.Context, keys []string, groups []*group) *claimRun {
+	c := &claimRun{done: make(chan struct{}), keys: keys}
+	if u.claimer == nil || len(groups) == 0 {
+		close(c.done)
+		return c
 	}
-	claims := make([]archive.VersionClaim, len(g.recs))
-	for i, r := range g.recs {
-		claims[i] = archive.VersionClaim{ID: r.head.ID, Event: r.head.Event, Version: r.head.Version}
+	segs := make([]archive.SegmentClaims, len(groups))
+	for i, g := range groups {
+		segs[i] = archive.SegmentClaims{Segment: keys[i], Versions: make([]archive.VersionClaim, len(g.recs))}
+		for j, r := range g.recs {
+			segs[i].Versions[j] = archive.VersionClaim{ID: r.head.ID, Event: r.head.Event, Version: r.head.Version}
+		}
 	}
-	var out []archive.ClaimOutcome
+	go func() {
+		defer close(c.done)
+		c.out, c.err = u.claimAll(ctx, keys[0], segs)
+	}()
+	return c
+}
+
+// wait waits for the claim to be decided.
+func (c *claimRun) wait() { <-c.done }
+
+// filter waits for the claim, then takes out of each group's recs the
+// records another stored segment already holds. It returns them, and which
+// groups lost records.
+func (c *claimRun) filter(groups []*group) ([]duplicate, []bool, error) {
+	c.wait()
+	changed := make([]bool, len(groups))
+	if c.err != nil || c.out == nil {
+		return nil, changed, c.err
+	}
+	var dups []duplicate
+	for i, g := range groups {
+		kept := g.recs[:0]
+		for j, r := range g.recs {
+			if o := c.out[i][j]; o.Won {
+				kept = append(kept, r)
+			} else {
+				dups = append(dups, duplicate{rec: r, winner: o.Winner, version: o.Version})
+			}
+		}
+		changed[i] = len(kept) < len(g.recs)
+		g.recs = kept
+	}
+	return dups, changed, nil
+}
+
+// claimAll claims segs until no version is pending: a version another
+// segment claimed first is only left out once that segment is stored.
+func (u *uploader) claimAll(ctx context.Context, first string, segs []archive.SegmentClaims) ([][]archive.ClaimOutcome, error) {
 	for wait := minClaimWait; ; wait = min(2*wait, maxClaimWait) {
-		if err := u.retry(ctx, "claim versions", key, func() error {
+		var out [][]archive.ClaimOutcome
+		if err := u.retry(ctx, "claim versions", first, func() error {
 			var err error
-			out, err = u.claimer.ClaimVersions(ctx, key, claims)
+			out, err = u.claimer.ClaimVersions(ctx, segs)
 			return err
 		}); err != nil {
 			return nil, err
 		}
-		if len(out) != len(claims) {
-			return nil, fmt.Errorf("claim versions of %s: %d outcomes for %d claims", key, len(out), len(claims))
-		}
-		pending := 0
-		for _, o := range out {
-			if o.Pending {
-				pending++
+		pending, lost := 0, 0
+		for i := range segs {
+			if len(out) != len(segs) || len(out[i]) != len(segs[i].Versions) {
+				return nil, fmt.Errorf("claim versions of %s: outcomes do not match the claims", segs[i].Segment)
+			}
+			for _, o := range out[i] {
+				switch {
+				case o.Pending:
+					pending++
+				case !o.Won:
+					lost++
+				}
 			}
 		}
 		if pending == 0 {
-			break
+			if lost > 0 {
+				u.log.WithFields(logrus.Fields{"segment": first, "versions": lost}).
+					Info("versions already stored by another node's segment: left out of this batch's")
+			}
+			return out, nil
 		}
-		u.log.WithFields(logrus.Fields{"segment": key, "versions": pending, "retry_in": wait.String()}).
-			Warn("versions of this segment are claimed by another node's segment not yet stored; waiting for it before storing or leaving them out")
+		u.log.WithFields(logrus.Fields{"segment": first, "versions": pending, "retry_in": wait.String()}).
+			Warn("versions of this batch are claimed by another node's segment not yet stored; waiting for it before storing or leaving them out")
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("claim versions of %s: %w", key, ctx.Err())
+			return nil, fmt.Errorf("claim versions of %s: %w", first, ctx.Err())
 		case <-time.After(wait):
 		}
 	}
-	var dups []duplicate
-	kept := g.recs[:0]
-	for i, r := range g.recs {
-		if out[i].Won {
-			kept = append(kept, r)
-			continue
-		}
-		dups = append(dups, duplicate{rec: r, winner: out[i].Winner, version: out[i].Version})
-	}
-	g.recs = kept
-	if len(dups) > 0 {
-		u.log.WithFields(logrus.Fields{"segment": key, "versions": len(dups), "stored_in": dups[0].winner.Key}).
-			Info("versions already stored by another node's segment: left out of this one")
-	}
-	return dups, nil
 }
 
 // recordDuplicates points the ledger entries of records left out of this

@@ -369,6 +369,18 @@ func (u *uploader) process(ctx context.Context, from, to uint64, recs []pendingR
 		}
 		g.recs = append(g.recs, r)
 	}
+	keys := make([]string, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	groups, sealKeys := make([]*group, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		groups[i] = byKey[k]
+		sealKeys[i] = segmentKey(groups[i].tenant, groups[i].day, u.node, from, to, i)
+	}
+	claims := u.startClaim(ctx, sealKeys, groups) // decided while the rest is encoded
+	defer claims.wait()
 	// Attachments first: a segment never refers to bytes not yet stored.
 	for key, r := range blobs {
 		if err := u.retry(ctx, "store attachment", key, func() error {
@@ -377,28 +389,30 @@ func (u *uploader) process(ctx context.Context, from, to uint64, recs []pendingR
 			return err
 		}
 	}
-	keys := make([]string, 0, len(byKey))
-	for k := range byKey {
-		keys = append(keys, k)
+	sealed := make([]sealedData, len(groups))
+	pending := make([]archive.Segment, len(groups))
+	for i, g := range groups {
+		var err error
+		if pending[i], sealed[i], err = u.seal(g, sealKeys[i]); err != nil {
+			return err
+		}
 	}
-	sort.Strings(keys)
+	dups, changed, err := claims.filter(groups)
+	if err != nil {
+		return err
+	}
 	segs := make([]archive.Segment, 0, len(keys))
 	located := make([][]ledgerEntry, 0, len(keys))
 	var msgs int
-	var dups []duplicate
-	for i, k := range keys {
-		g := byKey[k]
-		key := segmentKey(g.tenant, g.day, u.node, from, to, i)
-		d, err := u.claim(ctx, key, g)
-		if err != nil {
-			return err
-		}
-		if dups = append(dups, d...); len(g.recs) == 0 {
+	for i, g := range groups {
+		if len(g.recs) == 0 {
 			continue // every version is stored by other nodes' segments
 		}
-		seg, man, err := u.seal(g, key)
-		if err != nil {
-			return err
+		seg, man := pending[i], sealed[i]
+		if changed[i] {
+			if seg, man, err = u.seal(g, sealKeys[i]); err != nil {
+				return err
+			}
 		}
 		if err := u.retry(ctx, "upload segment", seg.Key, func() error {
 			return u.upload(ctx, &seg, man.data, recovering)
