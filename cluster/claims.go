@@ -190,7 +190,7 @@ func (n *Node) ClaimVersions(ctx context.Context, segs []archive.SegmentClaims) 
 	out := make([][]archive.ClaimOutcome, len(segs))
 	for i, sc := range segs {
 		var err error
-		if out[i], err = n.fsm.claimOutcomes(sc.Segment, wire[i]); err != nil {
+		if out[i], err = n.fsm.claimOutcomes(sc.Segment, at.UnixNano(), wire[i]); err != nil {
 			return nil, fmt.Errorf("claim versions: %w", err)
 		}
 	}
@@ -284,18 +284,21 @@ func (t *claimTables) find(key []byte) (handle uint64, version int, in *bolt.Buc
 	return 0, 0, nil
 }
 
-// segment decodes a handle's record: last claim time, flags, segment key.
-func (t *claimTables) segment(handle uint64) (at int64, flags byte, key []byte) {
+// segment decodes a handle's record: the time of its last claim command,
+// flags, how many versions that command round found held by other
+// segments, and the segment key.
+func (t *claimTables) segment(handle uint64) (at int64, flags byte, lost uint32, key []byte) {
 	v := t.segs.Get(u64(handle))
-	if len(v) < 9 {
-		return 0, 0, nil
+	if len(v) < 13 {
+		return 0, 0, 0, nil
 	}
-	return int64(binary.BigEndian.Uint64(v)), v[8], v[9:]
+	return int64(binary.BigEndian.Uint64(v)), v[8], binary.BigEndian.Uint32(v[9:]), v[13:]
 }
 
-func encodeClaimSegment(at int64, flags byte, key []byte) []byte {
-	b := binary.BigEndian.AppendUint64(make([]byte, 0, 9+len(key)), uint64(at))
-	return append(append(b, flags), key...)
+func encodeClaimSegment(at int64, flags byte, lost uint32, key []byte) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 13+len(key)), uint64(at))
+	b = binary.BigEndian.AppendUint32(append(b, flags), lost)
+	return append(b, key...)
 }
 
 func encodeClaim(handle uint64, version int) []byte {
@@ -346,9 +349,9 @@ func (w *catalogWriter) claimVersions(c *wireCommand) (*applyResult, error) {
 			return nil, err
 		}
 	}
-	_, flags, _ := t.segment(handle)
-	if err := t.segs.Put(u64(handle), encodeClaimSegment(at, flags, seg)); err != nil {
-		return nil, err
+	prevAt, flags, lost, _ := t.segment(handle)
+	if prevAt != at {
+		lost = 0 // a new round of claims: count afresh
 	}
 	robbed := map[uint64]bool{}
 	// In key order, for the same reason as the shards.
@@ -367,8 +370,9 @@ func (w *catalogWriter) claimVersions(c *wireCommand) (*applyResult, error) {
 		case owner == handle:
 			continue
 		default:
-			ownerAt, _, ownerKey := t.segment(owner)
+			ownerAt, _, _, ownerKey := t.segment(owner)
 			if ownerKey == nil || t.segments.Get(ownerKey) != nil || at-ownerAt < int64(c.TakeoverAfter) {
+				lost++
 				continue // held: stored, or still expected
 			}
 			robbed[owner] = true
@@ -377,9 +381,12 @@ func (w *catalogWriter) claimVersions(c *wireCommand) (*applyResult, error) {
 			return nil, err
 		}
 	}
+	if err := t.segs.Put(u64(handle), encodeClaimSegment(at, flags, lost, seg)); err != nil {
+		return nil, err
+	}
 	for owner := range robbed {
-		ownerAt, flags, key := t.segment(owner)
-		if err := t.segs.Put(u64(owner), encodeClaimSegment(ownerAt, flags|claimRobbed, slices.Clone(key))); err != nil {
+		ownerAt, flags, ownerLost, key := t.segment(owner)
+		if err := t.segs.Put(u64(owner), encodeClaimSegment(ownerAt, flags|claimRobbed, ownerLost, slices.Clone(key))); err != nil {
 			return nil, err
 		}
 	}
@@ -429,7 +436,7 @@ func (w *catalogWriter) markIfDuplicated(key []byte) (bool, error) {
 	if h == nil {
 		return false, nil
 	}
-	if v := segs.Get(h); len(v) < 9 || v[8]&claimRobbed == 0 {
+	if v := segs.Get(h); len(v) < 13 || v[8]&claimRobbed == 0 {
 		return false, nil
 	}
 	b, err := w.tx.CreateBucketIfNotExists(bucketDuplicated)
@@ -441,7 +448,11 @@ func (w *catalogWriter) markIfDuplicated(key []byte) (bool, error) {
 
 // claimOutcomes reads, from the local catalog, what it decided about the
 // claims of segment.
-func (f *fsm) claimOutcomes(segment string, claims []versionClaim) ([]archive.ClaimOutcome, error) {
+//
+// When the claim round of time at found every version free or already
+// this segment's (the common case) it answers from the segment's handle
+// alone, without looking each claim up again.
+func (f *fsm) claimOutcomes(segment string, at int64, claims []versionClaim) ([]archive.ClaimOutcome, error) {
 	out := make([]archive.ClaimOutcome, len(claims))
 	err := f.view(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bucketClaims)
@@ -449,8 +460,14 @@ func (f *fsm) claimOutcomes(segment string, claims []versionClaim) ([]archive.Cl
 		if root == nil || t.segs == nil || t.handles == nil {
 			return fmt.Errorf("no claim table in the catalog")
 		}
-		t.days = claimDays(root)
 		mine := getU64(t.handles.Get([]byte(segment)))
+		if roundAt, _, lost, _ := t.segment(mine); roundAt == at && lost == 0 {
+			for i := range out {
+				out[i].Won = true
+			}
+			return nil
+		}
+		t.days = claimDays(root)
 		winners := map[uint64]*archive.Segment{}
 		for i, cl := range claims {
 			owner, version, _ := t.find(cl.Key)
@@ -460,7 +477,7 @@ func (f *fsm) claimOutcomes(segment string, claims []versionClaim) ([]archive.Cl
 			}
 			w, ok := winners[owner]
 			if !ok {
-				_, _, key := t.segment(owner)
+				_, _, _, key := t.segment(owner)
 				if v := t.segments.Get(key); key != nil && v != nil {
 					w = new(archive.Segment)
 					if err := json.Unmarshal(v, w); err != nil {
