@@ -1,5 +1,7 @@
 package archive
 
+import "time"
+
 // VersionClaim is one message version an uploader is about to store in a
 // segment: the catalog keeps the first segment that claims each version,
 // cluster-wide, so that a version two nodes acknowledged is stored once.
@@ -19,6 +21,10 @@ type VersionClaim struct {
 type SegmentClaims struct {
 	Segment  string
 	Versions []VersionClaim
+	// Oldest is when the oldest of the versions was accepted (zero when
+	// unknown): a version older than the claims the catalog still keeps
+	// may have a twin it can no longer see, and its segment is marked.
+	Oldest time.Time
 }
 
 // ClaimOutcome is what the catalog decided about one VersionClaim.

@@ -70,6 +70,9 @@ const (
 	// claimRobbed flags a claiming segment whose claims another segment
 	// took over.
 	claimRobbed = 1
+	// claimUnchecked flags a claiming segment holding a version accepted
+	// before the oldest day of claims kept: a twin claimed then is gone.
+	claimUnchecked = 2
 )
 
 // The claim buckets, created on first use.
@@ -91,6 +94,9 @@ var (
 
 	metaClaimHandle = []byte("last_claim_handle") // last handle assigned
 	metaClaimDay    = []byte("claim_day")         // latest claim day seen
+	// metaClaimKeptFrom is the first day of claims kept when days were
+	// last dropped; 0 while none ever was.
+	metaClaimKeptFrom = []byte("claim_kept_from")
 )
 
 // versionClaim is one claim of a command.
@@ -181,7 +187,8 @@ func (n *Node) ClaimVersions(ctx context.Context, segs []archive.SegmentClaims) 
 		}
 		for chunk := range slices.Chunk(wire[i], maxClaimsPerCommand) {
 			cmds = append(cmds, Command{Op: OpVersionsClaimed, commandBody: commandBody{
-				At: at, ClaimSegment: sc.Segment, Claims: chunk, ClaimDays: days, TakeoverAfter: n.cfg.claimTakeover()}})
+				At: at, ClaimSegment: sc.Segment, Claims: chunk, ClaimDays: days, TakeoverAfter: n.cfg.claimTakeover(),
+				ClaimOldest: sc.Oldest}})
 		}
 	}
 	if err := n.apply(ctx, cmds...); err != nil {
@@ -329,8 +336,12 @@ func (w *catalogWriter) claimVersions(c *wireCommand) (*applyResult, error) {
 	if err := w.meta.Put(metaClaimDay, u64(day)); err != nil {
 		return nil, err
 	}
-	if err := pruneClaimDays(root, day, uint64(c.ClaimDays)); err != nil {
+	if from, err := pruneClaimDays(root, day, uint64(c.ClaimDays)); err != nil {
 		return nil, err
+	} else if from > 0 {
+		if err := w.meta.Put(metaClaimKeptFrom, u64(from)); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := root.CreateBucketIfNotExists(u64(day)); err != nil {
 		return nil, err
@@ -352,6 +363,11 @@ func (w *catalogWriter) claimVersions(c *wireCommand) (*applyResult, error) {
 	prevAt, flags, lost, _ := t.segment(handle)
 	if prevAt != at {
 		lost = 0 // a new round of claims: count afresh
+	}
+	// A twin accepted up to a day before (a client's retries are minutes
+	// apart) was claimed no earlier than that day.
+	if from := getU64(w.meta.Get(metaClaimKeptFrom)); from > 0 && !c.ClaimOldest.IsZero() && claimDay(c.ClaimOldest) <= from {
+		flags |= claimUnchecked
 	}
 	robbed := map[uint64]bool{}
 	// In key order, for the same reason as the shards.
@@ -394,9 +410,10 @@ func (w *catalogWriter) claimVersions(c *wireCommand) (*applyResult, error) {
 }
 
 // pruneClaimDays drops the day buckets older than keep days before day.
-func pruneClaimDays(root *bolt.Bucket, day, keep uint64) error {
+// When it dropped any it returns the first day kept, else 0.
+func pruneClaimDays(root *bolt.Bucket, day, keep uint64) (uint64, error) {
 	if day < keep {
-		return nil
+		return 0, nil
 	}
 	horizon := day - keep + 1
 	var old [][]byte
@@ -406,10 +423,13 @@ func pruneClaimDays(root *bolt.Bucket, day, keep uint64) error {
 	}
 	for _, k := range old {
 		if err := root.DeleteBucket(k); err != nil {
-			return fmt.Errorf("drop claims of day %d: %w", getU64(k), err)
+			return 0, fmt.Errorf("drop claims of day %d: %w", getU64(k), err)
 		}
 	}
-	return nil
+	if len(old) == 0 {
+		return 0, nil
+	}
+	return horizon, nil
 }
 
 // claimDays lists the day buckets under root, newest first.
@@ -425,8 +445,8 @@ func claimDays(root *bolt.Bucket) []*claimDayBucket {
 }
 
 // markIfDuplicated records a newly catalogued segment in bucketDuplicated
-// when another segment took over some of its claims. It reports whether
-// it did.
+// when another segment took over some of its claims, or when it holds a
+// version older than the claims kept. It reports whether it did.
 func (w *catalogWriter) markIfDuplicated(key []byte) (bool, error) {
 	handles, segs := w.tx.Bucket(bucketClaimHandles), w.tx.Bucket(bucketClaimSegments)
 	if handles == nil || segs == nil {
@@ -436,7 +456,7 @@ func (w *catalogWriter) markIfDuplicated(key []byte) (bool, error) {
 	if h == nil {
 		return false, nil
 	}
-	if v := segs.Get(h); len(v) < 13 || v[8]&claimRobbed == 0 {
+	if v := segs.Get(h); len(v) < 13 || v[8]&(claimRobbed|claimUnchecked) == 0 {
 		return false, nil
 	}
 	b, err := w.tx.CreateBucketIfNotExists(bucketDuplicated)

@@ -161,6 +161,21 @@ func TestClaimsAreKeptForTheWindowOnly(t *testing.T) {
 	if got[0] != testSegment(9).Key || got[1] != "won" {
 		t.Fatalf("claims after ten days: %v", got)
 	}
+	// A version accepted before the claims kept may have a twin the
+	// catalog no longer knows: its segment is marked once catalogued; a
+	// recent one is not.
+	ctx := context.Background()
+	late, fresh := testSegment(101), testSegment(102)
+	if _, err := n.ClaimVersions(ctx, []archive.SegmentClaims{
+		{Segment: late.Key, Versions: claimsOf(200), Oldest: testEpoch},
+		{Segment: fresh.Key, Versions: claimsOf(201), Oldest: clock.now().Add(-time.Hour)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mustSeal(t, n, []archive.Segment{other, late, fresh})
+	if dups, err := n.DuplicatedSegments(); err != nil || !slices.Equal(dups, []string{late.Key}) {
+		t.Fatalf("duplicated segments %v %v, want [%s]", dups, err, late.Key)
+	}
 }
 
 // Every member decides alike: claims made on a follower and on the leader

@@ -105,6 +105,8 @@ type commandBody struct {
 	Claims        claimList     `json:"claims,omitempty"`
 	ClaimDays     int           `json:"claim_days,omitempty"`
 	TakeoverAfter time.Duration `json:"takeover_after,omitempty"`
+	// ClaimOldest is when the oldest claimed version was accepted.
+	ClaimOldest time.Time `json:"claim_oldest,omitzero"`
 }
 
 // encodeCommand encodes c for raft.Apply.

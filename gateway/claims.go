@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -75,6 +76,9 @@ func (u *uploader) startClaim(ctx context.Context, keys []string, groups []*grou
 		segs[i] = archive.SegmentClaims{Segment: keys[i], Versions: make([]archive.VersionClaim, len(g.recs))}
 		for j, r := range g.recs {
 			segs[i].Versions[j] = archive.VersionClaim{ID: r.head.ID, Event: r.head.Event, Version: r.head.Version}
+			if t, ok := receivedAt(r.body); ok && (segs[i].Oldest.IsZero() || t.Before(segs[i].Oldest)) {
+				segs[i].Oldest = t
+			}
 		}
 	}
 	go func() {
@@ -247,4 +251,25 @@ func (l *ledger) adoptStored(recs []*record) {
 			m.SHA256 = e.SHA256
 		}
 	}
+}
+
+// receivedAtKey opens the received_at field of a spooled message's JSON.
+// Quotes inside string values are escaped, and no nested object has the
+// field, so its first occurrence is the message's.
+var receivedAtKey = []byte(`"received_at":"`)
+
+// receivedAt reads when a spooled message was accepted without decoding
+// the whole record.
+func receivedAt(body []byte) (time.Time, bool) {
+	i := bytes.Index(body, receivedAtKey)
+	if i < 0 {
+		return time.Time{}, false
+	}
+	rest := body[i+len(receivedAtKey):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(rest[:j]))
+	return t, err == nil
 }

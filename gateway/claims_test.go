@@ -121,3 +121,21 @@ func TestNoVersionClaimsStoresBothCopies(t *testing.T) {
 		t.Fatalf("without claims m-1 v0 is stored %d times; the baseline should store both", n)
 	}
 }
+
+func TestReceivedAtOfASpooledMessage(t *testing.T) {
+	m := archive.Message{Tenant: "acme", Platform: "generic", SourceID: "x",
+		From:       archive.Participant{ID: "a", Name: `"received_at":"1999-01-01T00:00:00Z"`},
+		ReceivedAt: time.Date(2026, 12, 4, 1, 2, 3, 4, time.UTC), Raw: `{"received_at":"2001-01-01T00:00:00Z"}`}
+	m.Seal()
+	line, err := messageRecord(&m, "send/v0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, err := decodeSpoolRecord(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := receivedAt(body); !ok || !got.Equal(m.ReceivedAt) {
+		t.Fatalf("received_at %v %v, want %v", got, ok, m.ReceivedAt)
+	}
+}
