@@ -217,8 +217,17 @@ func (u *uploader) readManifest(ctx context.Context, seg archive.Segment) (archi
 func (l *ledger) storedElsewhere(r *pendingRecord, segment string, e archive.ManifestEntry) error {
 	h := &r.head
 	action, _, _ := strings.Cut(h.Event, "/")
+	version := e.Version
+	if version != h.Version {
+		// Another event of this node may hold that number already (each
+		// node numbers unversioned edits itself): keep it, and answer for
+		// this one under its own number.
+		if other, err := l.version(h.ID, version); err == nil && other.Event != h.Event {
+			version = h.Version
+		}
+	}
 	b := batchWriter{b: l.db.NewBatch()}
-	if e.Version != h.Version {
+	if version != h.Version {
 		_ = b.b.Delete(versionKey(h.ID, h.Version), nil)
 		if !namesVersion(h.Event) {
 			b.key = appendEventKey(b.key[:0], h.ID, h.Event)
@@ -226,7 +235,7 @@ func (l *ledger) storedElsewhere(r *pendingRecord, segment string, e archive.Man
 			b.set()
 		}
 	}
-	b.putEntry(h.ID, &ledgerEntry{Version: e.Version, Action: action, Event: h.Event, SHA256: e.SHA256,
+	b.putEntry(h.ID, &ledgerEntry{Version: version, Action: action, Event: h.Event, SHA256: e.SHA256,
 		RetainUntil: h.RetainUntil, Segment: segment, Entry: e})
 	if err := b.b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("record %s v%d as stored in %s: %w", h.ID, e.Version, segment, err)
