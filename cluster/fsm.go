@@ -224,7 +224,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		panic(fmt.Sprintf("cluster: write catalog at raft index %d: %v", last, err))
 	}
 	for _, key := range duplicated {
-		f.log.WithField("segment", key).Warn("segment catalogued after another took over its version claims: it may repeat versions stored elsewhere (listed as duplicated)")
+		f.log.WithField("segment", key).Warn("segment catalogued that may repeat versions another segment stores (its claims were taken over, or it holds versions older than the claims kept): listed as duplicated")
 	}
 	if policiesSet {
 		f.policiesGen.Add(1)
@@ -245,8 +245,8 @@ type catalogWriter struct {
 	lastSeq, count              uint64
 	policiesSet                 bool // a policies_set was applied
 
-	// duplicated are segments catalogued after other segments took over
-	// some of their version claims (claims.go).
+	// duplicated are segments catalogued that may repeat versions other
+	// segments store (claims.go).
 	duplicated []string
 }
 
