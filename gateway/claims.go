@@ -119,6 +119,7 @@ func (c *claimRun) filter(groups []*group) ([]duplicate, []bool, error) {
 // claimAll claims segs until no version is pending: a version another
 // segment claimed first is only left out once that segment is stored.
 func (u *uploader) claimAll(ctx context.Context, first string, segs []archive.SegmentClaims) ([][]archive.ClaimOutcome, error) {
+	defer u.metrics.claimsPending.set(0)
 	for wait := minClaimWait; ; wait = min(2*wait, maxClaimWait) {
 		var out [][]archive.ClaimOutcome
 		if err := u.retry(ctx, "claim versions", first, func() error {
@@ -142,6 +143,7 @@ func (u *uploader) claimAll(ctx context.Context, first string, segs []archive.Se
 				}
 			}
 		}
+		u.metrics.claimsPending.set(int64(pending))
 		if pending == 0 {
 			if lost > 0 {
 				u.log.WithFields(logrus.Fields{"segment": first, "versions": lost}).

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -137,5 +138,44 @@ func TestReceivedAtOfASpooledMessage(t *testing.T) {
 	}
 	if got, ok := receivedAt(body); !ok || !got.Equal(m.ReceivedAt) {
 		t.Fatalf("received_at %v %v, want %v", got, ok, m.ReceivedAt)
+	}
+}
+
+// A version is left out only once the segment that claimed it first is
+// stored: while that node cannot store it, the other node holds its copy
+// back (neither stored nor dropped), and ?ack=stored waits.
+func TestVersionLeftOutOnlyOnceTheWinnerIsStored(t *testing.T) {
+	shared := mustOpenStore(t)
+	down := &flakyStore{ObjectStore: shared.ObjectStore}
+	node, _ := twoGateways(t, shared)
+	a := startGatewayOn(t, t.TempDir(), "a1", down, node, false)
+	b := startGatewayOn(t, t.TempDir(), "b1", shared, node, false)
+	body := []byte(msg("m-9", "claimed, not yet stored") + "\n")
+	down.down.Store(true)
+	first := a.ingest("/v1/messages", "application/x-ndjson", body)
+	waitFor(t, "a1 to claim the version and fail to store it", func() bool { return a.gw.metrics.uploadErrors.v.Load() > 0 })
+	type answer struct {
+		code int
+		body []byte
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		code, _, out := b.do(http.MethodPost, "/v1/messages?ack=stored", RoleIngest, "application/x-ndjson", body)
+		answered <- answer{code, out}
+	}()
+	waitFor(t, "b1 to hold its copy back", func() bool { return b.gw.metrics.claimsPending.v.Load() == 1 })
+	if n := storedRecords(t, shared)[first[0].ID+"/v0"]; n != 0 {
+		t.Fatalf("m-9 stored %d times while its first claimant could not store it", n)
+	}
+	down.down.Store(false)
+	got := <-answered
+	if got.code != http.StatusAccepted || !strings.Contains(string(got.body), first[0].SHA256) {
+		t.Fatalf("b1 answered %d %s, want 202 with a1's sha256 %s", got.code, got.body, first[0].SHA256)
+	}
+	if n := storedRecords(t, shared)[first[0].ID+"/v0"]; n != 1 {
+		t.Fatalf("m-9 stored %d times, want once", n)
+	}
+	if n := b.gw.metrics.claimsPending.v.Load(); n != 0 {
+		t.Fatalf("b1 still holds %d versions back", n)
 	}
 }

@@ -39,6 +39,7 @@ type metrics struct {
 	uploadErrors       counter
 	spoolFullRejects   counter
 	messagesElsewhere  counter
+	claimsPending      gauge
 	storageUp          gauge
 	spoolBytes         func() int64
 	spoolPendingRecord func() int64
@@ -60,6 +61,7 @@ func (m *metrics) writeTo(w io.Writer) {
 		{"holdfast_storage_errors_total", "Failed storage or catalog operations (each retried).", "counter", m.uploadErrors.v.Load()},
 		{"holdfast_spool_full_rejects_total", "Ingest requests refused with 503 because the spool was full.", "counter", m.spoolFullRejects.v.Load()},
 		{"holdfast_messages_stored_elsewhere_total", "Message versions left out of this node's segments because another node's segment claimed and stored them first.", "counter", m.messagesElsewhere.v.Load()},
+		{"holdfast_claims_pending", "Message versions held back, neither stored nor left out, because another node's segment claimed them first and is not yet stored.", "gauge", m.claimsPending.v.Load()},
 		{"holdfast_storage_up", "1 when the last storage operation succeeded.", "gauge", m.storageUp.v.Load()},
 	}
 	if m.spoolBytes != nil {
