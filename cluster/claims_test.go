@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -234,4 +235,31 @@ func claimsDigest(t testing.TB, n *Node) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// A member that joins from a snapshot holds the claims made before it and
+// decides the next claims alike.
+func TestClaimsTravelInSnapshots(t *testing.T) {
+	c := mustCluster(t, 1, func(cfg *Config) { cfg.TrailingLogs = 2 })
+	leader := c.nodes[0]
+	a := testSegment(1)
+	mustClaim(t, leader, a.Key, claimsOf(1, 2, 3))
+	mustSeal(t, leader, []archive.Segment{a})
+	for i := 0; i < 4; i++ { // push the claims out of the log
+		mustSeal(t, leader, []archive.Segment{testSegment(10 + i)})
+	}
+	if err := leader.raft.Snapshot().Error(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	n := c.add(0)
+	waitForWithin(t, 30*time.Second, n.ID()+" to catch up from a snapshot", func() bool {
+		idx, _ := strconv.Atoi(n.Stats()["last_snapshot_index"])
+		return n.LastSeq() == leader.LastSeq() && idx > 0
+	})
+	if claimsDigest(t, n) != claimsDigest(t, leader) {
+		t.Fatal("the joined member's claims differ from the leader's")
+	}
+	if got := outcomes(mustClaim(t, n, testSegment(2).Key, claimsOf(2, 4))); !slices.Equal(got, []string{a.Key, "won"}) {
+		t.Fatalf("claims on the joined member: %v", got)
+	}
 }
