@@ -40,6 +40,9 @@ const (
 	OpSweepAudited = "sweep_audited"
 	// OpRetentionExtended records a later retain-until of segments.
 	OpRetentionExtended = "retention_extended"
+	// OpVersionsClaimed claims the message versions of a segment about
+	// to be stored (claims.go).
+	OpVersionsClaimed = "versions_claimed"
 )
 
 // maxSegmentsPerCommand caps the segments in one log entry, so that an
@@ -95,6 +98,15 @@ type commandBody struct {
 	Results []SweepResult `json:"results,omitempty"`
 	// Error is why a sweep ended early (OpSweepFinished).
 	Error string `json:"error,omitempty"`
+	// ClaimSegment and Claims are an OpVersionsClaimed's segment and the
+	// versions it claims; ClaimDays is how many days of claims the catalog
+	// keeps and TakeoverAfter how long an unstored claim holds.
+	ClaimSegment  string        `json:"claim_segment,omitempty"`
+	Claims        claimList     `json:"claims,omitempty"`
+	ClaimDays     int           `json:"claim_days,omitempty"`
+	TakeoverAfter time.Duration `json:"takeover_after,omitempty"`
+	// ClaimOldest is when the oldest claimed version was accepted.
+	ClaimOldest time.Time `json:"claim_oldest,omitzero"`
 }
 
 // encodeCommand encodes c for raft.Apply.
@@ -170,6 +182,8 @@ func checkCommand(data []byte) error {
 			}
 		}
 		return nil
+	case OpVersionsClaimed:
+		return checkClaimCommand(&c)
 	default:
 		return checkRetentionCommand(&c)
 	}

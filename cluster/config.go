@@ -94,6 +94,10 @@ type Config struct {
 	LeaderLeaseTimeout time.Duration
 	// TrailingLogs: see DefaultTrailingLogs.
 	TrailingLogs uint64
+	// ClaimWindow: see DefaultClaimWindow.
+	ClaimWindow time.Duration
+	// ClaimTakeover: see DefaultClaimTakeover.
+	ClaimTakeover time.Duration
 }
 
 // now reads the configured clock.

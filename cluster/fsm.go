@@ -199,6 +199,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	changes := 0 // segments recorded, retention records changed
 	var lastSeq uint64
 	var policiesSet bool
+	var duplicated []string
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		w := newCatalogWriter(tx)
 		for i := start; i < len(logs); i++ {
@@ -216,10 +217,14 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			}
 		}
 		lastSeq, policiesSet = w.lastSeq, w.policiesSet
+		duplicated = w.duplicated
 		return w.finish(last)
 	})
 	if err != nil {
 		panic(fmt.Sprintf("cluster: write catalog at raft index %d: %v", last, err))
+	}
+	for _, key := range duplicated {
+		f.log.WithField("segment", key).Warn("segment catalogued that may repeat versions another segment stores (its claims were taken over, or it holds versions older than the claims kept): listed as duplicated")
 	}
 	if policiesSet {
 		f.policiesGen.Add(1)
@@ -239,6 +244,10 @@ type catalogWriter struct {
 	segments, seq, retain, meta *bolt.Bucket
 	lastSeq, count              uint64
 	policiesSet                 bool // a policies_set was applied
+
+	// duplicated are segments catalogued that may repeat versions other
+	// segments store (claims.go).
+	duplicated []string
 }
 
 func newCatalogWriter(tx *bolt.Tx) *catalogWriter {
@@ -265,6 +274,8 @@ func (w *catalogWriter) apply(l *raft.Log) (*applyResult, error) {
 	switch c.Op {
 	case OpSegmentSealed:
 		return w.sealSegments(c.Segments)
+	case OpVersionsClaimed:
+		return w.claimVersions(&c)
 	default:
 		res, known, err := w.applyRetention(&c)
 		if !known {
@@ -335,6 +346,11 @@ func (w *catalogWriter) sealSegments(raws []json.RawMessage) (*applyResult, erro
 			if err := w.cover(id, string(a.key), n); err != nil {
 				return nil, err
 			}
+		}
+		if dup, err := w.markIfDuplicated(a.key); err != nil {
+			return nil, err
+		} else if dup {
+			w.duplicated = append(w.duplicated, string(a.key))
 		}
 	}
 	return &applyResult{added: len(add)}, nil

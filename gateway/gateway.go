@@ -83,6 +83,10 @@ type Config struct {
 	// DenialWindow is the period over which denials are aggregated into
 	// one audit record per caller and route (0: DefaultDenialWindow).
 	DenialWindow time.Duration
+	// NoVersionClaims turns off the cluster-wide claim of each version
+	// before its segment is stored (see VersionClaimer): only for
+	// measuring what the claim costs (holdfast bench ingest).
+	NoVersionClaims bool
 }
 
 // Deps are the components a gateway works with.
@@ -223,6 +227,9 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 	}
 	if deps.Retention != nil {
 		g.uploader.holds = deps.Retention.ActiveHolds
+	}
+	if c, ok := catalog.(VersionClaimer); ok && !cfg.NoVersionClaims {
+		g.uploader.claimer = c
 	}
 	g.uploader.init()
 	g.initEdge()

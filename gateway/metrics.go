@@ -41,6 +41,8 @@ type metrics struct {
 	searchesOverLimit  counter
 	searchesTimedOut   counter
 	searchesThrottled  counter
+	messagesElsewhere  counter
+	claimsPending      gauge
 	storageUp          gauge
 	spoolBytes         func() int64
 	spoolPendingRecord func() int64
@@ -65,6 +67,8 @@ func (m *metrics) writeTo(w io.Writer) {
 		{"holdfast_segments_written_total", "Segments uploaded and verified.", "counter", m.segmentsWritten.v.Load()},
 		{"holdfast_storage_errors_total", "Failed storage or catalog operations (each retried).", "counter", m.uploadErrors.v.Load()},
 		{"holdfast_spool_full_rejects_total", "Ingest requests refused with 503 because the spool was full.", "counter", m.spoolFullRejects.v.Load()},
+		{"holdfast_messages_stored_elsewhere_total", "Message versions left out of this node's segments because another node's segment claimed and stored them first.", "counter", m.messagesElsewhere.v.Load()},
+		{"holdfast_claims_pending", "Message versions held back, neither stored nor left out, because another node's segment claimed them first and is not yet stored.", "gauge", m.claimsPending.v.Load()},
 		{"holdfast_storage_up", "1 when the last storage operation succeeded.", "gauge", m.storageUp.v.Load()},
 		{"holdfast_searches_over_limit_total", "Searches refused with 400 for a query over a search limit.", "counter", m.searchesOverLimit.v.Load()},
 		{"holdfast_searches_timed_out_total", "Searches stopped at search.timeout and answered 504.", "counter", m.searchesTimedOut.v.Load()},

@@ -159,6 +159,9 @@ func (g *Gateway) accept(ctx context.Context, decoded []journal.Record, now time
 				Message: "the messages are spooled and will be stored, but storage did not confirm before the request ended"}
 		}
 	}
+	if stored {
+		g.ledger.adoptStored(recs) // another node's copy may be the one stored
+	}
 	return recs, nil
 }
 

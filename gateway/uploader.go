@@ -39,8 +39,10 @@ const (
 //
 //  1. persist an intent for [from, to), so that a crash re-uploads exactly
 //     this range under the same deterministic keys;
-//  2. group the records by tenant and retention day and encode a segment
-//     per group; store attachments;
+//  2. group the records by tenant and retention day; claim each group's
+//     versions in the cluster catalog and leave out those another node's
+//     stored segment holds (claims.go); encode a segment per group; store
+//     attachments;
 //  3. PUT each segment under COMPLIANCE retention, re-read it and compare
 //     its hash (after a crash, an object already there and intact is kept);
 //  4. record the segments in the catalog, record where each version is in
@@ -63,6 +65,10 @@ type uploader struct {
 	log      *logrus.Entry
 
 	flushC chan struct{}
+
+	// claimer, when set, claims each segment's versions cluster-wide
+	// before its PUT (claims.go).
+	claimer VersionClaimer
 
 	mu       sync.Mutex
 	stored   uint64        // every LSN < stored is in storage
@@ -363,6 +369,18 @@ func (u *uploader) process(ctx context.Context, from, to uint64, recs []pendingR
 		}
 		g.recs = append(g.recs, r)
 	}
+	keys := make([]string, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	groups, sealKeys := make([]*group, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		groups[i] = byKey[k]
+		sealKeys[i] = segmentKey(groups[i].tenant, groups[i].day, u.node, from, to, i)
+	}
+	claims := u.startClaim(ctx, sealKeys, groups) // decided while the rest is encoded
+	defer claims.wait()
 	// Attachments first: a segment never refers to bytes not yet stored.
 	for key, r := range blobs {
 		if err := u.retry(ctx, "store attachment", key, func() error {
@@ -371,19 +389,30 @@ func (u *uploader) process(ctx context.Context, from, to uint64, recs []pendingR
 			return err
 		}
 	}
-	keys := make([]string, 0, len(byKey))
-	for k := range byKey {
-		keys = append(keys, k)
+	sealed := make([]sealedData, len(groups))
+	pending := make([]archive.Segment, len(groups))
+	for i, g := range groups {
+		var err error
+		if pending[i], sealed[i], err = u.seal(g, sealKeys[i]); err != nil {
+			return err
+		}
 	}
-	sort.Strings(keys)
+	dups, changed, err := claims.filter(groups)
+	if err != nil {
+		return err
+	}
 	segs := make([]archive.Segment, 0, len(keys))
 	located := make([][]ledgerEntry, 0, len(keys))
 	var msgs int
-	for i, k := range keys {
-		g := byKey[k]
-		seg, man, err := u.seal(g, segmentKey(g.tenant, g.day, u.node, from, to, i))
-		if err != nil {
-			return err
+	for i, g := range groups {
+		if len(g.recs) == 0 {
+			continue // every version is stored by other nodes' segments
+		}
+		seg, man := pending[i], sealed[i]
+		if changed[i] {
+			if seg, man, err = u.seal(g, sealKeys[i]); err != nil {
+				return err
+			}
 		}
 		if err := u.retry(ctx, "upload segment", seg.Key, func() error {
 			return u.upload(ctx, &seg, man.data, recovering)
@@ -406,6 +435,9 @@ func (u *uploader) process(ctx context.Context, from, to uint64, recs []pendingR
 		segKeys[i] = s.Key
 	}
 	if err := u.ledger.locate(from, segKeys, located); err != nil {
+		return err
+	}
+	if err := u.recordDuplicates(ctx, dups); err != nil {
 		return err
 	}
 	if err := u.ledger.Sync(); err != nil {

@@ -41,6 +41,12 @@ type benchOptions struct {
 	rate    float64
 	s3      s3.Config
 	dataDir string
+	// noClaims turns the cluster-wide version claim off in the nodes of
+	// one run, to measure what it costs (benchclaims.go); claimRounds is
+	// how many runs with and without it the cluster figure takes the best
+	// of.
+	noClaims    bool
+	claimRounds int
 }
 
 // runBenchIngest measures ingest through the HTTP API of an in-process node
@@ -56,6 +62,7 @@ func runBenchIngest(ctx context.Context, args []string) error {
 	fs.IntVar(&o.naive, "naive", 3000, "messages for the one-PUT-per-message baseline")
 	fs.IntVar(&o.naiveClients, "naive-clients", 32, "concurrent PUTs of the baseline")
 	fs.IntVar(&o.nodes, "nodes", 1, "also run a cluster of this many in-process nodes, for a cluster-wide figure next to the single node's")
+	fs.IntVar(&o.claimRounds, "claim-rounds", 1, "with -nodes > 1: run the cluster this many times with the cluster-wide version claim and as many without it, alternating, and report the best of each")
 	fs.StringVar(&o.s3.Endpoint, "s3-endpoint", os.Getenv("HOLDFAST_TEST_S3_ENDPOINT"), "MinIO host:port (HOLDFAST_TEST_S3_ENDPOINT)")
 	fs.StringVar(&o.s3.AccessKey, "s3-access-key", os.Getenv("HOLDFAST_TEST_S3_ACCESS_KEY"), "access key (HOLDFAST_TEST_S3_ACCESS_KEY)")
 	fs.StringVar(&o.s3.SecretKey, "s3-secret-key", os.Getenv("HOLDFAST_TEST_S3_SECRET_KEY"), "secret key (HOLDFAST_TEST_S3_SECRET_KEY)")
@@ -106,9 +113,9 @@ func runBenchIngest(ctx context.Context, args []string) error {
 		stopCPU()
 		return err
 	}
-	var clusterRes pipelineResult
+	var clusterRes, unclaimed pipelineResult
 	if o.nodes > 1 {
-		clusterRes, err = benchPipeline(ctx, o, o.nodes, bodies, raw)
+		clusterRes, unclaimed, err = benchClaims(ctx, o, bodies, raw)
 	}
 	stopCPU()
 	if err != nil {
@@ -142,6 +149,7 @@ func runBenchIngest(ctx context.Context, args []string) error {
 		fmt.Printf("  acked:    %9.0f msgs/s cluster-wide  (single node: %.0f, ratio %.2f)  ack latency p50 %v  p99 %v\n",
 			c.ackedRate, res.ackedRate, c.ackedRate/res.ackedRate, c.p50.Round(time.Microsecond), c.p99.Round(time.Microsecond))
 		fmt.Printf("  stored:   %9.0f msgs/s cluster-wide  (single node: %.0f)  objects %.1f per 10k messages\n", c.storedRate, res.storedRate, c.objectsPer10k)
+		printClaimCost(o, c, unclaimed)
 	}
 	return nil
 }
@@ -182,7 +190,7 @@ type benchNode struct {
 
 // startBenchNodes starts n nodes on store, joined into one cluster, each
 // with its own gateway; stop closes them.
-func startBenchNodes(ctx context.Context, dir string, store archive.ObjectStore, n int, token string) (nodes []benchNode, stop func(), err error) {
+func startBenchNodes(ctx context.Context, dir string, store archive.ObjectStore, n int, token string, noClaims bool) (nodes []benchNode, stop func(), err error) {
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
 	stop = func() {
@@ -222,8 +230,9 @@ func startBenchNodes(ctx context.Context, dir string, store archive.ObjectStore,
 			NodeID: id, DataDir: filepath.Join(dir, id, "node"), Listen: "127.0.0.1:0",
 			SpoolMaxBytes: int64(def.Spool.MaxBytes), SegmentMaxBytes: int64(def.Segment.MaxBytes),
 			SegmentMaxAge: time.Duration(def.Segment.MaxAge), Retention: def.Retention.Default,
-			RetentionFloor: time.Duration(def.Retention.Floor),
-			Tokens:         []gateway.Token{{Name: "bench", Role: gateway.RoleIngest, TokenSHA256: gateway.HashToken(token)}},
+			RetentionFloor:  time.Duration(def.Retention.Floor),
+			Tokens:          []gateway.Token{{Name: "bench", Role: gateway.RoleIngest, TokenSHA256: gateway.HashToken(token)}},
+			NoVersionClaims: noClaims,
 		}, gateway.Deps{Store: store, Catalog: node}, log.WithField("node", id))
 		if err != nil {
 			return nodes, stop, err
@@ -263,7 +272,7 @@ func benchPipeline(ctx context.Context, o benchOptions, nodeCount int, bodies []
 		return res, err
 	}
 	token := "bench-" + randomHex(16)
-	nodes, stop, err := startBenchNodes(ctx, dir, store, nodeCount, token)
+	nodes, stop, err := startBenchNodes(ctx, dir, store, nodeCount, token, o.noClaims)
 	defer stop()
 	if err != nil {
 		return res, err
