@@ -345,3 +345,23 @@ func (h *allHook) lines() []logLine {
 	defer h.mu.Unlock()
 	return append([]logLine(nil), h.entries...)
 }
+
+// A member of a version whose frames crossed in plaintext is refused with
+// a warning that says to upgrade it, not that its secret is wrong.
+func TestProtocol1PeerIsToldToUpgrade(t *testing.T) {
+	server, hook := mustMux(t, testSecret, nil, func(net.Conn) { t.Error("a protocol 1 peer was served") })
+	raw, err := net.Dial("tcp", server.advertise.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	_, _ = raw.Write(append(magicClientV1[:], make([]byte, nonceLen)...))
+	_ = raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := raw.Read(make([]byte, 64)); err == nil {
+		t.Fatalf("a protocol 1 peer read %d bytes back", n)
+	}
+	waitForWithin(t, 5*time.Second, "refusal logged", func() bool {
+		line, ok := hook.find("dropped unauthenticated cluster connection")
+		return ok && strings.Contains(line.fields["error"].(error).Error(), "upgrade")
+	})
+}

@@ -65,8 +65,8 @@ func sealRecords(t *testing.T, s *session, msgs ...string) [][]byte {
 }
 
 // openStream reads stream through a sealedConn of s and returns what it
-// read before the first error, the error, and how often onTamper ran.
-func openStream(s *session, stream []byte) (string, error, int) {
+// read before the first error, how often onTamper ran, and the error.
+func openStream(s *session, stream []byte) (string, int, error) {
 	tampers := 0
 	conn := &streamConn{r: bytes.NewReader(stream)}
 	r := newSealedConn(conn, s, func(error) { tampers++ })
@@ -77,9 +77,9 @@ func openStream(s *session, stream []byte) (string, error, int) {
 		got.Write(buf[:n])
 		if err != nil {
 			if errors.Is(err, errTampered) && !conn.closed {
-				return got.String(), errors.New("tampered but not closed"), tampers
+				return got.String(), tampers, errors.New("tampered but not closed")
 			}
-			return got.String(), err, tampers
+			return got.String(), tampers, err
 		}
 	}
 }
@@ -91,7 +91,7 @@ func TestSealedRecordsRefuseTampering(t *testing.T) {
 	foreign := sealRecords(t, other, "one,", "two,")
 
 	join := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
-	if got, err, _ := openStream(server, join(recs...)); got != "one,two,three" || err != io.EOF {
+	if got, _, err := openStream(server, join(recs...)); got != "one,two,three" || err != io.EOF {
 		t.Fatalf("intact stream: %q, %v", got, err)
 	}
 	for name, tc := range map[string]struct {
@@ -105,7 +105,7 @@ func TestSealedRecordsRefuseTampering(t *testing.T) {
 		"the client's own replies": {join(sealRecords(t, server, "one,")...), ""},
 		"oversized":                {join(recs[0], []byte{0x7f, 0xff, 0xff, 0xff}), "one,"},
 	} {
-		got, err, tampers := openStream(server, tc.stream)
+		got, tampers, err := openStream(server, tc.stream)
 		if got != tc.want || !errors.Is(err, errTampered) || tampers != 1 {
 			t.Errorf("%s: read %q, %v (%d reports), want %q then errTampered reported once", name, got, err, tampers, tc.want)
 		}
@@ -114,7 +114,7 @@ func TestSealedRecordsRefuseTampering(t *testing.T) {
 	for i := range len(recs[1]) * 8 {
 		bad := bytes.Clone(recs[1])
 		bad[i/8] ^= 1 << (i % 8)
-		got, err, _ := openStream(server, join(recs[0], bad, recs[2]))
+		got, _, err := openStream(server, join(recs[0], bad, recs[2]))
 		if got != "one," || !errors.Is(err, errTampered) {
 			if i/8 < recordHeaderLen && errors.Is(err, io.ErrUnexpectedEOF) {
 				continue // a longer length runs past the end of the stream
@@ -123,7 +123,7 @@ func TestSealedRecordsRefuseTampering(t *testing.T) {
 		}
 	}
 	// A stream cut mid-record is a cut, not a clean end.
-	_, err, _ := openStream(server, join(recs[0], recs[1][:9]))
+	_, _, err := openStream(server, join(recs[0], recs[1][:9]))
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("cut stream: %v, want io.ErrUnexpectedEOF", err)
 	}
