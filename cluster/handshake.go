@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/ecdh"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
@@ -32,8 +31,8 @@ const (
 //	client → server  service ‖ Ec ‖ HMAC(K, "…client" ‖ Nc ‖ Ns ‖ service ‖ Ec)
 //	server → client  ack, and with ackOK: Es ‖ confirm
 //
-// K is the secret, HMAC is HMAC-SHA256, Ec and Es are X25519 public keys
-// each end makes for this connection alone. Each side proves it knows K
+// K is the secret, HMAC is HMAC-SHA256, Ec and Es are the X25519 public
+// keys of the two processes (kex.go). Each side proves it knows K
 // over a nonce the other side just chose, so a recorded handshake replayed
 // on a new connection fails (the server's Ns differs), and the distinct
 // labels keep one side's proof from being reflected as the other's. The
@@ -47,10 +46,11 @@ const (
 //
 // The session keys are HKDF-SHA256 of X25519(e, E) ‖ K, salted with the
 // hash of the whole transcript, one key per direction, for AES-256-GCM.
-// Both ends' ephemeral keys are fresh, so every connection has keys of its
-// own, and the ephemeral private keys are forgotten once the keys are made:
-// traffic recorded today stays unreadable to someone who learns K later.
-// confirm is the server's first sealed record (empty, sequence 0): it
+// Both ends' nonces are fresh, so every connection has keys of its own;
+// the private keys live only in the processes' memory, so traffic recorded
+// today stays unreadable to someone who learns K later, once either end
+// has restarted. confirm is the server's first sealed record (empty,
+// sequence 0): it
 // proves to the client that the server derived the same keys, so an Es
 // swapped in flight is caught in the handshake rather than on first use.
 const (
@@ -144,7 +144,7 @@ func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
 // clientHandshake authenticates conn as a client asking for service and
 // returns the session keys. The caller sets deadlines.
-func clientHandshake(conn io.ReadWriter, secret []byte, service byte) (*session, error) {
+func clientHandshake(conn io.ReadWriter, secret []byte, kx *keyAgreement, service byte) (*session, error) {
 	hello := make([]byte, 4+nonceLen)
 	copy(hello, magicClient[:])
 	nc := hello[4:]
@@ -166,11 +166,7 @@ func clientHandshake(conn io.ReadWriter, secret []byte, service byte) (*session,
 		_, _ = conn.Write([]byte{alertWrongSecret})
 		return nil, fmt.Errorf("%w: the peer does not know the cluster secret", errHandshake)
 	}
-	priv, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errHandshake, err)
-	}
-	ec := priv.PublicKey().Bytes()
+	ec := kx.pub
 	signed := append([]byte{service}, ec...)
 	proof := append(signed, handshakeMAC(secret, labelClient, nc, ns, signed...)...)
 	if err := writeStage(conn, proof, "proof"); err != nil {
@@ -178,11 +174,10 @@ func clientHandshake(conn io.ReadWriter, secret []byte, service byte) (*session,
 	}
 	var ack [1]byte
 	if _, err := io.ReadFull(conn, ack[:]); err != nil {
-		if isTimeout(err) {
-			return nil, stageErr(err, "read ack")
-		}
-		// The server closes without an ack when our proof is wrong.
-		return nil, fmt.Errorf("%w: refused by the peer (a different cluster secret?): %w", errHandshake, err)
+		// The server proved it knows the secret, so ours is the same: it
+		// closed because it was shutting down or had too many handshakes,
+		// or because our proof was altered on the path.
+		return nil, stageErr(err, "read ack")
 	}
 	switch ack[0] {
 	case ackOK:
@@ -196,7 +191,7 @@ func clientHandshake(conn io.ReadWriter, secret []byte, service byte) (*session,
 		return nil, err
 	}
 	es, confirm := rest[:pubLen], rest[pubLen:]
-	s, err := deriveSession(secret, priv, es, transcript(nc, ns, service, ec, es), false)
+	s, err := deriveSession(secret, kx, es, transcript(nc, ns, service, ec, es), false)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +205,7 @@ func clientHandshake(conn io.ReadWriter, secret []byte, service byte) (*session,
 // serverHandshake authenticates a client on conn and returns the session,
 // with the service it chose. The caller sets deadlines and closes conn on
 // error.
-func serverHandshake(conn io.ReadWriter, secret []byte) (byte, *session, error) {
+func serverHandshake(conn io.ReadWriter, secret []byte, kx *keyAgreement) (byte, *session, error) {
 	hello := make([]byte, 4+nonceLen)
 	if err := readStage(conn, hello, "hello"); err != nil {
 		return 0, nil, err
@@ -249,12 +244,8 @@ func serverHandshake(conn io.ReadWriter, secret []byte) (byte, *session, error) 
 		_, _ = conn.Write([]byte{ackUnknownService})
 		return 0, nil, fmt.Errorf("%w: unknown service %q", errHandshake, service)
 	}
-	priv, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		return 0, nil, fmt.Errorf("%w: %w", errHandshake, err)
-	}
-	es := priv.PublicKey().Bytes()
-	s, err := deriveSession(secret, priv, ec, transcript(nc, ns, service, ec, es), true)
+	es := kx.pub
+	s, err := deriveSession(secret, kx, ec, transcript(nc, ns, service, ec, es), true)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -277,14 +268,10 @@ func transcript(nc, ns []byte, service byte, ec, es []byte) []byte {
 	return h.Sum(nil)
 }
 
-// deriveSession makes the two directions' AEADs from the X25519 exchange of
-// priv with peerPub, the secret and the transcript hash.
-func deriveSession(secret []byte, priv *ecdh.PrivateKey, peerPub, th []byte, server bool) (*session, error) {
-	pub, err := ecdh.X25519().NewPublicKey(peerPub)
-	if err != nil {
-		return nil, fmt.Errorf("%w: peer key: %w", errHandshake, err)
-	}
-	dh, err := priv.ECDH(pub) // fails on a low-order key
+// deriveSession makes the two directions' AEADs from the X25519 result of
+// this process's key with peerPub, the secret and the transcript hash.
+func deriveSession(secret []byte, kx *keyAgreement, peerPub, th []byte, server bool) (*session, error) {
+	dh, err := kx.sharedWith(peerPub) // fails on a low-order key
 	if err != nil {
 		return nil, fmt.Errorf("%w: key exchange: %w", errHandshake, err)
 	}

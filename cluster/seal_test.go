@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"bytes"
-	"crypto/ecdh"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -13,23 +12,28 @@ import (
 	"time"
 )
 
+// mustKeys makes a process key pair.
+func mustKeys() *keyAgreement {
+	k, err := newKeyAgreement()
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
 // testSessions returns the two ends of a session, as a handshake makes them.
 func testSessions(t *testing.T) (client, server *session) {
 	t.Helper()
-	cp, err := ecdh.X25519().GenerateKey(rand.Reader)
+	ck, sk := mustKeys(), mustKeys()
+	nc, ns := make([]byte, nonceLen), make([]byte, nonceLen)
+	_, _ = rand.Read(nc)
+	_, _ = rand.Read(ns)
+	th := transcript(nc, ns, serviceRPC, ck.pub, sk.pub)
+	client, err := deriveSession([]byte(testSecret), ck, sk.pub, th, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	th := transcript(make([]byte, nonceLen), make([]byte, nonceLen), serviceRPC, cp.PublicKey().Bytes(), sp.PublicKey().Bytes())
-	client, err = deriveSession([]byte(testSecret), cp, sp.PublicKey().Bytes(), th, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = deriveSession([]byte(testSecret), sp, cp.PublicKey().Bytes(), th, true)
+	server, err = deriveSession([]byte(testSecret), sk, ck.pub, th, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,5 +188,56 @@ func TestSealedRecordsHideTheirContent(t *testing.T) {
 		if strings.Contains(string(recs[0]), plain) {
 			t.Fatalf("%q in the record", plain)
 		}
+	}
+}
+
+// Two connections between the same two processes share the X25519 result
+// but not their keys: a record of one does not open on the other.
+func TestRecordsDoNotCrossConnectionsOfTheSameProcesses(t *testing.T) {
+	ck, sk := mustKeys(), mustKeys()
+	session := func(server bool) *session {
+		nc, ns := make([]byte, nonceLen), make([]byte, nonceLen)
+		_, _ = rand.Read(nc)
+		_, _ = rand.Read(ns)
+		th := transcript(nc, ns, serviceRaft, ck.pub, sk.pub)
+		own, peer := ck, sk.pub
+		if server {
+			own, peer = sk, ck.pub
+		}
+		s, err := deriveSession([]byte(testSecret), own, peer, th, server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	first := sealRecords(t, session(false), "on the first connection")
+	if _, _, err := openStream(session(true), first[0]); !errors.Is(err, errTampered) {
+		t.Fatalf("a record moved to another connection: %v, want errTampered", err)
+	}
+}
+
+func TestKeyAgreement(t *testing.T) {
+	a, b := mustKeys(), mustKeys()
+	ab, err := a.sharedWith(b.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ba, err := b.sharedWith(a.pub)
+	if err != nil || !bytes.Equal(ab, ba) {
+		t.Fatalf("the two ends disagree: %x, %x, %v", ab, ba, err)
+	}
+	if _, err := a.sharedWith(make([]byte, pubLen)); err == nil {
+		t.Fatal("a low-order peer key was accepted")
+	}
+	if _, err := a.sharedWith([]byte("short")); err == nil {
+		t.Fatal("a short peer key was accepted")
+	}
+	for range maxSharedKeys + 10 {
+		if _, err := a.sharedWith(mustKeys().pub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(a.shared); n > maxSharedKeys {
+		t.Fatalf("the cache holds %d results, more than %d", n, maxSharedKeys)
 	}
 }

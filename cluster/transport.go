@@ -38,6 +38,7 @@ type mux struct {
 	serverTLS *tls.Config // nil without TLS
 	clientTLS *tls.Config
 	timeout   time.Duration // of one handshake
+	kx        *keyAgreement // this process's X25519 key
 	ln        net.Listener
 	advertise net.Addr
 
@@ -76,6 +77,11 @@ func listenMux(cfg Config, log *logrus.Entry) (*mux, error) {
 	if tcp.Port == 0 {
 		tcp.Port = ln.Addr().(*net.TCPAddr).Port
 	}
+	kx, err := newKeyAgreement()
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
 	m := &mux{
 		log:        log,
 		ln:         ln,
@@ -84,6 +90,7 @@ func listenMux(cfg Config, log *logrus.Entry) (*mux, error) {
 		done:       make(chan struct{}),
 		acceptDone: make(chan struct{}),
 		timeout:    cfg.HandshakeTimeout,
+		kx:         kx,
 		adm:        newAdmission(cfg.MaxHandshakesPerAddr, cfg.MaxHandshakes),
 		warnings:   logLimiter{burst: warnBurst, interval: warnInterval},
 		conns:      make(map[*muxConn]struct{}),
@@ -164,16 +171,17 @@ func (m *mux) handle(p *pendingConn) {
 // logDropped says why an inbound connection was dropped before it was
 // authenticated, in words that match what happened.
 func (m *mux) logDropped(p *pendingConn, err error) {
-	log := m.log.WithField("remote_addr", p.conn.RemoteAddr().String()).WithError(err)
+	remote := m.log.WithField("remote_addr", p.conn.RemoteAddr().String())
+	log := remote.WithError(err)
 	select {
 	case <-m.done: // closed mid-handshake: not the peer's fault
 		return
 	default:
 	}
 	switch {
-	case p.evicted.Load():
+	case p.evicted.Load(): // err is only the closed connection
 		if m.warnings.allow(m.log) {
-			log.WithFields(logrus.Fields{"pending": m.adm.pending(), "evicted": m.adm.evicted.Load()}).
+			remote.WithFields(logrus.Fields{"pending": m.adm.pending(), "dropped_total": m.adm.evicted.Load()}).
 				Warn("dropped a pending cluster handshake: too many in progress from its address or in all")
 		}
 	case errors.Is(err, errPeerHungUp):
@@ -214,7 +222,7 @@ func (m *mux) authenticate(c net.Conn) (net.Conn, byte, error) {
 		}
 		conn = tc
 	}
-	service, s, err := serverHandshake(conn, m.secret)
+	service, s, err := serverHandshake(conn, m.secret, m.kx)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -291,7 +299,7 @@ func (m *mux) clientAuthenticate(ctx context.Context, raw net.Conn, addr string,
 		}
 		conn = tc
 	}
-	s, err := clientHandshake(conn, m.secret, service)
+	s, err := clientHandshake(conn, m.secret, m.kx, service)
 	if err != nil {
 		return nil, err
 	}
