@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // addrConn is a connection from addr that records Close.
@@ -92,5 +93,27 @@ func TestSourceOf(t *testing.T) {
 		if got := sourceOf(tcp); got != want {
 			t.Errorf("sourceOf(%s) = %s, want %s", addr, got, want)
 		}
+	}
+}
+
+func TestLogLimiter(t *testing.T) {
+	log, hook := captureLog(t)
+	l := logLimiter{burst: 2, interval: time.Hour}
+	var allowed int
+	for range 5 {
+		if l.allow(log) {
+			allowed++
+		}
+	}
+	if allowed != 2 {
+		t.Fatalf("%d of 5 allowed, want the burst of 2", allowed)
+	}
+	l.start = time.Now().Add(-2 * time.Hour) // the interval is over
+	if !l.allow(log) {
+		t.Fatal("not allowed in a new interval")
+	}
+	line, ok := hook.find("more cluster connections were dropped than logged")
+	if !ok || line.fields["suppressed"] != 3 {
+		t.Fatalf("summary %v, %v; want 3 suppressed", line, ok)
 	}
 }

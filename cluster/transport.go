@@ -15,7 +15,8 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// Warnings about dropped connections: at most warnBurst per warnInterval.
+// Log lines about dropped connections: at most warnBurst per warnInterval
+// of each kind, so that a flood of connections is not a flood of lines.
 const (
 	warnBurst    = 10
 	warnInterval = time.Minute
@@ -51,6 +52,7 @@ type mux struct {
 	closeOnce  sync.Once
 	adm        *admission // inbound handshakes in progress
 	warnings   logLimiter // of dropped connections
+	hangups    logLimiter // of handshakes the peer abandoned
 	wg         sync.WaitGroup
 
 	mu     sync.Mutex
@@ -93,6 +95,7 @@ func listenMux(cfg Config, log *logrus.Entry) (*mux, error) {
 		kx:         kx,
 		adm:        newAdmission(cfg.MaxHandshakesPerAddr, cfg.MaxHandshakes),
 		warnings:   logLimiter{burst: warnBurst, interval: warnInterval},
+		hangups:    logLimiter{burst: warnBurst, interval: warnInterval},
 		conns:      make(map[*muxConn]struct{}),
 	}
 	if cfg.Secret != "" {
@@ -187,7 +190,9 @@ func (m *mux) logDropped(p *pendingConn, err error) {
 	case errors.Is(err, errPeerHungUp):
 		// A member that gave up waiting (this node was stopped or slow,
 		// as after SIGSTOP) or a client that went away.
-		log.Info("cluster peer hung up during the handshake")
+		if m.hangups.allow(m.log) {
+			log.Info("cluster peer hung up during the handshake")
+		}
 	case isTimeout(err):
 		if m.warnings.allow(m.log) {
 			log.WithField("timeout", m.timeout).Warn("dropped cluster connection: handshake not completed in time")
