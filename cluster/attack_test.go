@@ -128,7 +128,7 @@ type handshakeFlood struct {
 	dialed int
 }
 
-func startHandshakeFlood(t *testing.T, targets []string, sources []string, conns int) *handshakeFlood {
+func startHandshakeFlood(t testing.TB, targets []string, sources []string, conns int) *handshakeFlood {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &handshakeFlood{cancel: cancel}
