@@ -153,7 +153,7 @@ func startHandshakeFlood(t testing.TB, targets []string, sources []string, conns
 // server has dropped it. The flood runs in the test's own process, on the
 // members' cores: redialling at once would be a connection-rate flood that
 // measures CPU starvation, not the transport's admission of handshakes.
-const floodRedial = 500 * time.Millisecond
+const floodRedial = time.Second
 
 // hold dials target from src, sends "HF" and waits for the server to give
 // up, then does it again, until ctx ends.
@@ -196,9 +196,10 @@ func (f *handshakeFlood) stop() {
 // that the others elect a new one, and it is restarted and catches up over
 // fresh raft connections.
 func TestClusterSurvivesHandshakeFlood(t *testing.T) {
-	// raft's timeouts as on a loaded LAN: the flood shares the test's cores.
+	// raft's own timeouts, not the tests' 50 ms: the flood shares the
+	// members' cores, and under -race it must not cost them their leader.
 	c := mustCluster(t, 3, func(cfg *Config) {
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = DefaultHeartbeatTimeout, DefaultElectionTimeout, DefaultLeaderLeaseTimeout
 	})
 	targets := []string{c.addr(0), c.addr(1), c.addr(2)}
 	startHandshakeFlood(t, targets, []string{"127.0.0.2"}, 150)
