@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/sirupsen/logrus"
 )
 
@@ -365,4 +366,36 @@ func TestProtocol1PeerIsToldToUpgrade(t *testing.T) {
 		line, ok := hook.find("dropped unauthenticated cluster connection")
 		return ok && strings.Contains(line.fields["error"].(error).Error(), "upgrade")
 	})
+}
+
+// Raft's stream is sealed the same way: a byte flipped on the path ends it
+// with errTampered before raft reads anything.
+func TestTamperedRaftFrameEndsTheStream(t *testing.T) {
+	server, hook := mustMux(t, testSecret, nil, nil)
+	client, _ := mustMux(t, testSecret, nil, nil)
+	proxy := startTapProxy(t, server.advertise.String(), clientHandshakeLen+recordHeaderLen+3)
+
+	errc := make(chan error, 1)
+	go func() {
+		c, err := raftStream{client}.Dial(raft.ServerAddress(proxy.addr()), 5*time.Second)
+		if err == nil {
+			_, err = c.Write([]byte("an AppendEntries request, as raft would write it"))
+		}
+		errc <- err
+	}()
+	accepted, err := raftStream{server}.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("dial and write: %v", err)
+	}
+	_ = accepted.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := accepted.Read(make([]byte, 256))
+	if n != 0 || !errors.Is(err, errTampered) {
+		t.Fatalf("raft read %d bytes, %v; want nothing and errTampered", n, err)
+	}
+	if _, ok := hook.find("a frame failed authentication"); !ok {
+		t.Fatal("the tampering was not logged")
+	}
 }
