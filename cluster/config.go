@@ -31,6 +31,15 @@ const (
 	// snapshot, so that a follower a little behind catches up from the log
 	// rather than from a whole snapshot (raft's own default).
 	DefaultTrailingLogs = 10240
+	// DefaultHandshakeTimeout bounds the TLS and secret handshakes of a
+	// cluster connection, inbound and outbound.
+	DefaultHandshakeTimeout = 5 * time.Second
+	// DefaultMaxHandshakes bounds the inbound connections being
+	// authenticated at once.
+	DefaultMaxHandshakes = 128
+	// DefaultMaxHandshakesPerAddr bounds those of one source address (an
+	// IPv6 /64). A member has a few at a time at most.
+	DefaultMaxHandshakesPerAddr = 16
 )
 
 // Config configures a Node. The zero value of every tuning knob means its
@@ -57,7 +66,9 @@ type Config struct {
 	// Secret is the cluster's shared secret: every raft and RPC connection
 	// between members starts with an HMAC-SHA256 challenge-response on it,
 	// and a peer that does not know it is dropped before raft reads a byte.
-	// It never crosses the wire. Every member must have the same one.
+	// With an X25519 exchange it keys that connection's encryption: every
+	// frame after the handshake is sealed with AES-256-GCM (seal.go), TLS
+	// or not. It never crosses the wire. Every member must have the same one.
 	//
 	// An empty Secret is allowed only for a single node bootstrapped alone:
 	// such a node accepts no cluster connection at all, cannot be joined,
@@ -98,6 +109,14 @@ type Config struct {
 	ClaimWindow time.Duration
 	// ClaimTakeover: see DefaultClaimTakeover.
 	ClaimTakeover time.Duration
+	// HandshakeTimeout: see DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// MaxHandshakes and MaxHandshakesPerAddr: see DefaultMaxHandshakes and
+	// DefaultMaxHandshakesPerAddr. When one is reached, a new connection
+	// displaces the oldest pending handshake of the address with the most
+	// (admit.go): a flood displaces itself, never a member.
+	MaxHandshakes        int
+	MaxHandshakesPerAddr int
 }
 
 // now reads the configured clock.
@@ -131,6 +150,15 @@ func (cfg Config) withDefaults() Config {
 	if cfg.TrailingLogs == 0 {
 		cfg.TrailingLogs = DefaultTrailingLogs
 	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.MaxHandshakes == 0 {
+		cfg.MaxHandshakes = DefaultMaxHandshakes
+	}
+	if cfg.MaxHandshakesPerAddr == 0 {
+		cfg.MaxHandshakesPerAddr = DefaultMaxHandshakesPerAddr
+	}
 	return cfg
 }
 
@@ -147,6 +175,10 @@ func (cfg Config) validate() error {
 		err = errors.New("empty Dir")
 	case cfg.ApplyTimeout < 0:
 		err = errors.New("negative ApplyTimeout")
+	case cfg.HandshakeTimeout < 0:
+		err = errors.New("negative HandshakeTimeout")
+	case cfg.MaxHandshakes < 0 || cfg.MaxHandshakesPerAddr < 0:
+		err = errors.New("negative MaxHandshakes or MaxHandshakesPerAddr")
 	case len(cfg.Join) > 0 && cfg.Secret == "":
 		err = errors.New("Join without a Secret: members authenticate each other with it")
 	case cfg.TLS != nil && len(cfg.TLS.Certificates) == 0 &&

@@ -34,8 +34,15 @@
 // (Config.Secret) by an HMAC-SHA256 challenge-response over nonces from
 // both sides (handshake.go), optionally inside mutual TLS (Config.TLS),
 // before raft or the RPC reads a byte; a peer that fails is dropped with a
-// warning naming its address. An empty secret is allowed only for a single
-// node bootstrapped alone, which then accepts no peer at all.
+// warning naming its address. The same handshake runs an X25519 exchange
+// keyed with the secret, and every frame after it is sealed with
+// AES-256-GCM under that connection's keys (seal.go): a frame altered,
+// replayed or reordered on the path closes the connection unread.
+// Handshakes have a deadline and caps per source address and in total; at
+// a cap the oldest of the busiest address is dropped (admit.go), so a flood
+// of half-open connections displaces only itself. An empty secret is
+// allowed only for a single node bootstrapped alone, which then accepts no
+// peer at all.
 //
 // # Leader work from any node
 //

@@ -15,21 +15,20 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// Transport settings.
+// Log lines about dropped connections: at most warnBurst per warnInterval
+// of each kind, so that a flood of connections is not a flood of lines.
 const (
-	// handshakeTimeout bounds the TLS and secret handshakes of a connection.
-	handshakeTimeout = 5 * time.Second
-	// maxPendingHandshakes bounds the inbound connections being
-	// authenticated at once; more are dropped, so that a flood of
-	// unauthenticated connections costs bounded memory.
-	maxPendingHandshakes = 128
+	warnBurst    = 10
+	warnInterval = time.Minute
 )
 
 // mux is the cluster's one listener, on Config.RaftListen. Every inbound
 // connection is authenticated (mutual TLS when configured, then the secret
-// handshake of handshake.go) before anything reads from it, then handed to
-// the service the client chose: raft's NetworkTransport (through
-// raftStream) or the cluster RPC. It also dials, the same way.
+// handshake of handshake.go) before anything reads from it, sealed
+// (seal.go), then handed to the service the client chose: raft's
+// NetworkTransport (through raftStream) or the cluster RPC. It also dials,
+// the same way. Handshakes are bounded in time (Config.HandshakeTimeout)
+// and in number (admit.go).
 //
 // It tracks every connection it hands out, inbound or outbound, and closes
 // them all in Close: raft's NetworkTransport closes neither its pooled
@@ -39,6 +38,8 @@ type mux struct {
 	secret    []byte      // nil: authenticate nobody, dial nobody
 	serverTLS *tls.Config // nil without TLS
 	clientTLS *tls.Config
+	timeout   time.Duration // of one handshake
+	kx        *keyAgreement // this process's X25519 key
 	ln        net.Listener
 	advertise net.Addr
 
@@ -49,7 +50,9 @@ type mux struct {
 	acceptDone chan struct{} // closed when the accept loop returns
 	started    bool
 	closeOnce  sync.Once
-	pending    chan struct{} // semaphore of handshakes in progress
+	adm        *admission // inbound handshakes in progress
+	warnings   logLimiter // of dropped connections
+	hangups    logLimiter // of handshakes the peer abandoned
 	wg         sync.WaitGroup
 
 	mu     sync.Mutex
@@ -61,6 +64,7 @@ type mux struct {
 // configured, resolved, with the port the listener got when it was 0; an
 // unspecified host (0.0.0.0) cannot be advertised and is refused.
 func listenMux(cfg Config, log *logrus.Entry) (*mux, error) {
+	cfg = cfg.withDefaults()
 	tcp, err := net.ResolveTCPAddr("tcp", cfg.RaftListen)
 	if err != nil {
 		return nil, fmt.Errorf("raft listen %s: %w", cfg.RaftListen, err)
@@ -75,6 +79,11 @@ func listenMux(cfg Config, log *logrus.Entry) (*mux, error) {
 	if tcp.Port == 0 {
 		tcp.Port = ln.Addr().(*net.TCPAddr).Port
 	}
+	kx, err := newKeyAgreement()
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
 	m := &mux{
 		log:        log,
 		ln:         ln,
@@ -82,7 +91,11 @@ func listenMux(cfg Config, log *logrus.Entry) (*mux, error) {
 		raftConns:  make(chan net.Conn),
 		done:       make(chan struct{}),
 		acceptDone: make(chan struct{}),
-		pending:    make(chan struct{}, maxPendingHandshakes),
+		timeout:    cfg.HandshakeTimeout,
+		kx:         kx,
+		adm:        newAdmission(cfg.MaxHandshakesPerAddr, cfg.MaxHandshakes),
+		warnings:   logLimiter{burst: warnBurst, interval: warnInterval},
+		hangups:    logLimiter{burst: warnBurst, interval: warnInterval},
 		conns:      make(map[*muxConn]struct{}),
 	}
 	if cfg.Secret != "" {
@@ -127,33 +140,19 @@ func (m *mux) acceptLoop() {
 			continue
 		}
 		delay = 0
-		select {
-		case m.pending <- struct{}{}:
-		default:
-			m.log.WithField("remote_addr", c.RemoteAddr().String()).
-				Warn("dropped cluster connection: too many handshakes in progress")
-			_ = c.Close()
-			continue
-		}
-		m.wg.Go(func() {
-			defer func() { <-m.pending }()
-			m.handle(c)
-		})
+		p := m.adm.admit(c)
+		m.wg.Go(func() { m.handle(p) })
 	}
 }
 
 // handle authenticates an inbound connection and dispatches it.
-func (m *mux) handle(c net.Conn) {
-	remote := c.RemoteAddr().String()
+func (m *mux) handle(p *pendingConn) {
+	c := p.conn
 	conn, service, err := m.authenticate(c)
+	m.adm.done(p)
 	if err != nil {
 		_ = c.Close()
-		select {
-		case <-m.done: // closed mid-handshake: not the peer's fault
-		default:
-			m.log.WithField("remote_addr", remote).WithError(err).
-				Warn("dropped unauthenticated cluster connection")
-		}
+		m.logDropped(p, err)
 		return
 	}
 	tc, ok := m.track(conn)
@@ -172,31 +171,80 @@ func (m *mux) handle(c net.Conn) {
 	}
 }
 
+// logDropped says why an inbound connection was dropped before it was
+// authenticated, in words that match what happened.
+func (m *mux) logDropped(p *pendingConn, err error) {
+	remote := m.log.WithField("remote_addr", p.conn.RemoteAddr().String())
+	log := remote.WithError(err)
+	select {
+	case <-m.done: // closed mid-handshake: not the peer's fault
+		return
+	default:
+	}
+	switch {
+	case p.evicted.Load(): // err is only the closed connection
+		if m.warnings.allow(m.log) {
+			remote.WithFields(logrus.Fields{"pending": m.adm.pending(), "dropped_total": m.adm.evicted.Load()}).
+				Warn("dropped a pending cluster handshake: too many in progress from its address or in all")
+		}
+	case errors.Is(err, errPeerHungUp):
+		// A member that gave up waiting (this node was stopped or slow,
+		// as after SIGSTOP) or a client that went away.
+		if m.hangups.allow(m.log) {
+			log.Info("cluster peer hung up during the handshake")
+		}
+	case isTimeout(err):
+		if m.warnings.allow(m.log) {
+			log.WithField("timeout", m.timeout).Warn("dropped cluster connection: handshake not completed in time")
+		}
+	default:
+		if m.warnings.allow(m.log) {
+			log.Warn("dropped unauthenticated cluster connection")
+		}
+	}
+}
+
+// errNoSecretHere is the refusal of a node without a secret.
+var errNoSecretHere = errors.New("this node has no cluster secret and accepts no peers")
+
 // authenticate runs the server side of TLS (when configured) and of the
-// secret handshake under one deadline.
+// secret handshake under one deadline, and returns the sealed connection.
 func (m *mux) authenticate(c net.Conn) (net.Conn, byte, error) {
 	if m.secret == nil {
-		return nil, 0, errors.New("this node has no cluster secret and accepts no peers")
+		return nil, 0, errNoSecretHere
 	}
-	if err := c.SetDeadline(time.Now().Add(handshakeTimeout)); err != nil {
+	if err := c.SetDeadline(time.Now().Add(m.timeout)); err != nil {
 		return nil, 0, err
 	}
 	conn := c
 	if m.serverTLS != nil {
 		tc := tls.Server(c, m.serverTLS)
 		if err := tc.Handshake(); err != nil {
+			if hungUp(err) {
+				return nil, 0, fmt.Errorf("tls: %w: %w", errPeerHungUp, err)
+			}
 			return nil, 0, fmt.Errorf("tls: %w", err)
 		}
 		conn = tc
 	}
-	service, err := serverHandshake(conn, m.secret)
+	service, s, err := serverHandshake(conn, m.secret, m.kx)
 	if err != nil {
 		return nil, 0, err
 	}
 	if err := c.SetDeadline(time.Time{}); err != nil {
 		return nil, 0, err
 	}
-	return conn, service, nil
+	return m.seal(conn, s), service, nil
+}
+
+// seal wraps an authenticated connection in its session, logging a record
+// that fails to open.
+func (m *mux) seal(conn net.Conn, s *session) net.Conn {
+	remote := conn.RemoteAddr().String()
+	return newSealedConn(conn, s, func(err error) {
+		m.log.WithFields(logrus.Fields{"remote_addr": remote, "service": string(s.service)}).WithError(err).
+			Warn("dropped cluster connection: a frame failed authentication")
+	})
 }
 
 // dial connects to a member at addr and authenticates for service. ctx
@@ -211,7 +259,7 @@ func (m *mux) dial(ctx context.Context, addr string, service byte) (net.Conn, er
 		return nil, ErrClosed
 	default:
 	}
-	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, m.timeout)
 	defer cancel()
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, "tcp", addr)
@@ -256,13 +304,14 @@ func (m *mux) clientAuthenticate(ctx context.Context, raw net.Conn, addr string,
 		}
 		conn = tc
 	}
-	if err := clientHandshake(conn, m.secret, service); err != nil {
+	s, err := clientHandshake(conn, m.secret, m.kx, service)
+	if err != nil {
 		return nil, err
 	}
 	if err := raw.SetDeadline(time.Time{}); err != nil {
 		return nil, err
 	}
-	return conn, nil
+	return m.seal(conn, s), nil
 }
 
 // track registers conn so that Close closes it; ok is false (and conn is

@@ -31,12 +31,12 @@ func handshakePair(clientSecret, serverSecret string, service byte) (clientErr e
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		got, serverErr = serverHandshake(s, []byte(serverSecret))
+		got, _, serverErr = serverHandshake(s, []byte(serverSecret), mustKeys())
 		if serverErr != nil {
 			s.Close()
 		}
 	}()
-	clientErr = clientHandshake(c, []byte(clientSecret), service)
+	_, clientErr = clientHandshake(c, []byte(clientSecret), mustKeys(), service)
 	c.Close()
 	<-done
 	return clientErr, got, serverErr
@@ -71,11 +71,11 @@ func TestHandshakeReplayFails(t *testing.T) {
 	// Record a client's side of a successful handshake...
 	c, s := net.Pipe()
 	go func(s net.Conn) {
-		_, _ = serverHandshake(s, []byte(testSecret))
+		_, _, _ = serverHandshake(s, []byte(testSecret), mustKeys())
 		s.Close()
 	}(s)
 	rec := &recorder{ReadWriter: c}
-	if err := clientHandshake(rec, []byte(testSecret), serviceRaft); err != nil {
+	if _, err := clientHandshake(rec, []byte(testSecret), mustKeys(), serviceRaft); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
@@ -87,7 +87,7 @@ func TestHandshakeReplayFails(t *testing.T) {
 	defer c.Close()
 	errc := make(chan error, 1)
 	go func() {
-		_, err := serverHandshake(s, []byte(testSecret))
+		_, _, err := serverHandshake(s, []byte(testSecret), mustKeys())
 		s.Close()
 		errc <- err
 	}()

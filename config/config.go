@@ -35,6 +35,10 @@ const (
 	DefaultMaxRecipients      = 1000
 	DefaultReplayCacheEntries = 100_000
 	DefaultDingTalkSignWindow = Duration(time.Hour)
+
+	DefaultHandshakeTimeout     = Duration(5 * time.Second)
+	DefaultMaxHandshakes        = 128
+	DefaultMaxHandshakesPerAddr = 16
 )
 
 // Storage kinds, the values of storage.kind.
@@ -150,6 +154,12 @@ type Cluster struct {
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
 	TLSCA   string `yaml:"tls_ca"`
+	// Inbound handshakes: each must finish within HandshakeTimeout; at most
+	// MaxHandshakes are in progress, MaxHandshakesPerAddr from one address
+	// (an IPv6 /64). Past a cap the oldest of the busiest address is dropped.
+	HandshakeTimeout     Duration `yaml:"handshake_timeout"`
+	MaxHandshakes        int      `yaml:"max_handshakes"`
+	MaxHandshakesPerAddr int      `yaml:"max_handshakes_per_addr"`
 }
 
 // Storage chooses and configures the WORM object store.
@@ -243,8 +253,9 @@ func Default() Config {
 			ReadTimeout:   DefaultReadTimeout, ReadHeaderTimeout: DefaultReadHeaderTimeout, IdleTimeout: DefaultIdleTimeout,
 			MaxConns: DefaultMaxConns, MaxRecipients: DefaultMaxRecipients,
 		},
-		Sources:   Sources{DingTalk: Source{SignWindow: DefaultDingTalkSignWindow}, ReplayCacheEntries: DefaultReplayCacheEntries},
-		Cluster:   Cluster{RaftListen: DefaultRaftListen},
+		Sources: Sources{DingTalk: Source{SignWindow: DefaultDingTalkSignWindow}, ReplayCacheEntries: DefaultReplayCacheEntries},
+		Cluster: Cluster{RaftListen: DefaultRaftListen, HandshakeTimeout: DefaultHandshakeTimeout,
+			MaxHandshakes: DefaultMaxHandshakes, MaxHandshakesPerAddr: DefaultMaxHandshakesPerAddr},
 		Storage:   Storage{Kind: DefaultStorageKind, S3: S3{Endpoint: DefaultS3Endpoint, Bucket: DefaultS3Bucket}},
 		Spool:     Spool{MaxBytes: DefaultSpoolMaxBytes},
 		SMTP:      SMTP{MaxBytes: DefaultSMTPMaxBytes},

@@ -130,6 +130,14 @@ func (c *Config) validateListeners() error {
 	if set := btoi(t.TLSCert != "") + btoi(t.TLSKey != "") + btoi(t.TLSCA != ""); set != 0 && set != 3 {
 		return bad("cluster.tls_ca", "mutual TLS needs cluster.tls_cert, cluster.tls_key and cluster.tls_ca together")
 	}
+	switch {
+	case t.HandshakeTimeout <= 0 || time.Duration(t.HandshakeTimeout) > time.Minute:
+		return bad("cluster.handshake_timeout", "want more than 0 and at most 1m")
+	case t.MaxHandshakes < 1:
+		return bad("cluster.max_handshakes", "want at least 1")
+	case t.MaxHandshakesPerAddr < 1 || t.MaxHandshakesPerAddr > t.MaxHandshakes:
+		return bad("cluster.max_handshakes_per_addr", "want at least 1 and at most cluster.max_handshakes")
+	}
 	return nil
 }
 

@@ -67,6 +67,8 @@ func runServe(ctx context.Context, args []string) error {
 		NodeID: cfg.Node.ID, RaftListen: cfg.Cluster.RaftListen, Dir: cfg.RaftDir(),
 		Bootstrap: len(cfg.Cluster.Join) == 0, Join: cfg.Cluster.Join, Secret: cfg.Cluster.Secret, TLS: tlsCfg,
 		Progress: ix.Checkpoint,
+
+		HandshakeTimeout: time.Duration(cfg.Cluster.HandshakeTimeout), MaxHandshakes: cfg.Cluster.MaxHandshakes, MaxHandshakesPerAddr: cfg.Cluster.MaxHandshakesPerAddr,
 	}, log.WithField("component", "cluster"))
 	if err != nil {
 		ix.Close()
