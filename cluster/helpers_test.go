@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -139,12 +140,27 @@ func testSegments(from, n int) []archive.Segment {
 	return segs
 }
 
+// While no leader is known (an election under load: on 2 cores a
+// heartbeat can miss its timeout) it retries, as the uploader does: a seal
+// is idempotent by segment key, so a retry after an unknown outcome records
+// nothing twice.
 func mustSeal(t testing.TB, n *Node, segs []archive.Segment) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := n.SealSegments(ctx, segs); err != nil {
-		t.Fatalf("SealSegments: %v", err)
+	for {
+		err := n.SealSegments(ctx, segs)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, ErrNoLeader) || ctx.Err() != nil {
+			t.Fatalf("SealSegments: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("SealSegments: %v (no leader for 30s)", err)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
