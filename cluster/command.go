@@ -40,6 +40,13 @@ const (
 	OpSweepAudited = "sweep_audited"
 	// OpRetentionExtended records a later retain-until of segments.
 	OpRetentionExtended = "retention_extended"
+	// OpSegmentQuarantined records that a node's indexer found segments
+	// corrupt and went on past them.
+	OpSegmentQuarantined = "segment_quarantined"
+	// OpQuarantineCleared removes quarantine records; with Requeue (a
+	// repair) the segments also get a new seq, for every indexer to read
+	// them again.
+	OpQuarantineCleared = "quarantine_cleared"
 )
 
 // maxSegmentsPerCommand caps the segments in one log entry, so that an
@@ -95,6 +102,12 @@ type commandBody struct {
 	Results []SweepResult `json:"results,omitempty"`
 	// Error is why a sweep ended early (OpSweepFinished).
 	Error string `json:"error,omitempty"`
+	// Node names the node whose quarantine records OpQuarantineCleared
+	// removes ("": every node's); Requeue gives the segments a new seq.
+	// The segments are Keys, and Reason is why they were quarantined
+	// (OpSegmentQuarantined, whose node is By).
+	Node    string `json:"node,omitempty"`
+	Requeue bool   `json:"requeue,omitempty"`
 }
 
 // encodeCommand encodes c for raft.Apply.
@@ -168,6 +181,11 @@ func checkCommand(data []byte) error {
 			if err := checkSegment(&s); err != nil {
 				return err
 			}
+		}
+		return nil
+	case OpSegmentQuarantined, OpQuarantineCleared:
+		if len(c.Keys) == 0 || c.By == "" {
+			return fmt.Errorf("%w: %s command without keys and by", ErrInvalid, c.Op)
 		}
 		return nil
 	default:

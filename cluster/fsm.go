@@ -37,7 +37,7 @@ var (
 	// coreBuckets are in every catalog, snapshots of older binaries
 	// included; allBuckets are created on open.
 	coreBuckets = [][]byte{bucketSegments, bucketSeq, bucketRetain, bucketMeta}
-	allBuckets  = append(slices.Clone(coreBuckets), retentionBuckets...)
+	allBuckets  = append(append(slices.Clone(coreBuckets), retentionBuckets...), bucketQuarantine)
 )
 
 // catalogFormat is the version of the fsm.db layout.
@@ -265,6 +265,9 @@ func (w *catalogWriter) apply(l *raft.Log) (*applyResult, error) {
 	switch c.Op {
 	case OpSegmentSealed:
 		return w.sealSegments(c.Segments)
+	case OpSegmentQuarantined, OpQuarantineCleared:
+		res, _, err := w.applyQuarantine(&c)
+		return res, err
 	default:
 		res, known, err := w.applyRetention(&c)
 		if !known {

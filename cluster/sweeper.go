@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -130,7 +131,7 @@ func (n *Node) runSweep(ctx context.Context, r *Retention, id string, log *logru
 			break
 		}
 		cursor = cands[len(cands)-1].cursor
-		results := n.sweepBatch(ctx, r.Store, s.DryRun, cands)
+		results := n.sweepBatch(ctx, r, s, cands)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -197,7 +198,8 @@ func (n *Node) waitHoldsCovered(ctx context.Context, r *Retention) error {
 
 // sweepBatch decides each candidate and deletes the deletable ones, in
 // parallel; candidates this sweep already recorded are left out.
-func (n *Node) sweepBatch(ctx context.Context, store archive.ObjectStore, dryRun bool, cands []sweepCandidate) []SweepResult {
+func (n *Node) sweepBatch(ctx context.Context, r *Retention, s Sweep, cands []sweepCandidate) []SweepResult {
+	store, dryRun := r.Store, s.DryRun
 	results := make([]SweepResult, 0, len(cands))
 	var work []int
 	for _, c := range cands {
@@ -205,9 +207,12 @@ func (n *Node) sweepBatch(ctx context.Context, store archive.ObjectStore, dryRun
 			continue
 		}
 		res := SweepResult{Key: c.seg.Key, Messages: c.seg.Count, Bytes: c.seg.Size, Node: n.cfg.NodeID}
-		switch {
+		switch why := protected(r, &c, s.Cutoff); {
 		case len(c.holds) > 0:
 			res.Outcome = OutcomeHeld
+		case why != "":
+			res.Outcome, res.Error = OutcomeProtected, why
+			r.Log.WithFields(logrus.Fields{"segment": c.seg.Key, "sweep": s.ID, "reason": why}).Warn("sweep kept a protected segment")
 		case dryRun:
 			res.Outcome = OutcomeWouldDelete
 		default:
@@ -230,6 +235,39 @@ func (n *Node) sweepBatch(ctx context.Context, store archive.ObjectStore, dryRun
 	close(next)
 	wg.Wait()
 	return results
+}
+
+// protected says why a sweep must keep candidate c although its recorded
+// retain-until is before cutoff, or "" when nothing keeps it: defence in
+// depth behind the retention stamped at ingest. An audit segment is kept
+// until r.AuditUntil of its latest record, whatever a policy or a catalog
+// entry says; a quarantined segment is kept because its records, and so
+// the holds that match them, cannot be read.
+func protected(r *Retention, c *sweepCandidate, cutoff time.Time) string {
+	if len(c.quarantine) > 0 {
+		return fmt.Sprintf("quarantined by %s: its records cannot be read, so no legal hold can be checked against them", strings.Join(c.quarantine, ", "))
+	}
+	if c.seg.Tenant != archive.ReservedTenant {
+		return ""
+	}
+	if r.AuditUntil == nil {
+		return "an audit segment, and this node has no audit retention to check it against"
+	}
+	last := c.seg.MaxSentAt
+	if last.IsZero() {
+		last = c.seg.SealedAt
+	}
+	if last.IsZero() {
+		return "an audit segment with no record time to check its audit retention against"
+	}
+	keep, err := r.AuditUntil(last)
+	switch {
+	case err != nil:
+		return "an audit segment whose audit retention cannot be computed: " + err.Error()
+	case cutoff.Before(keep):
+		return "an audit segment, kept until " + keep.UTC().Format(time.RFC3339) + " (audit.retain and the longest retention in force)"
+	}
+	return ""
 }
 
 // deleteObject removes every version of key, delete markers included. An

@@ -27,6 +27,7 @@ const (
 	DefaultSMTPMaxBytes  = Size(50 << 20)
 	DefaultLogLevel      = "info"
 	DefaultLogFormat     = "json"
+	DefaultAuditRetain   = "10y"
 )
 
 // Storage kinds, the values of storage.kind.
@@ -49,6 +50,7 @@ type Config struct {
 	Retention Retention `yaml:"retention"`
 	Auth      Auth      `yaml:"auth"`
 	Log       Log       `yaml:"log"`
+	Audit     Audit     `yaml:"audit"`
 }
 
 // Node names this daemon and where it keeps its local state.
@@ -190,6 +192,14 @@ type Token struct {
 	TokenSHA256 string `yaml:"token_sha256"` // 64 lowercase hex digits
 }
 
+// Audit is how long the audit trail is kept.
+type Audit struct {
+	// Retain is the least period an audit record is kept. It is also kept
+	// at least as long as the longest retention in force for any message;
+	// no retention policy can name the audit tenant.
+	Retain Period `yaml:"retain"`
+}
+
 // Log configures the daemon's logs.
 type Log struct {
 	Level  string `yaml:"level"`  // trace, debug, info, warn or error
@@ -202,6 +212,10 @@ func Default() Config {
 	retain, err := ParsePeriod(DefaultRetention)
 	if err != nil {
 		panic(err) // DefaultRetention is a constant
+	}
+	auditRetain, err := ParsePeriod(DefaultAuditRetain)
+	if err != nil {
+		panic(err) // DefaultAuditRetain is a constant
 	}
 	return Config{
 		Node: Node{ID: DefaultNodeID, DataDir: DefaultDataDir},
@@ -217,6 +231,7 @@ func Default() Config {
 		Segment:   Segment{MaxBytes: DefaultSegmentBytes, MaxAge: DefaultSegmentAge},
 		Retention: Retention{Default: retain, Floor: DefaultRetainFloor, DirectChat: archive.DirectLongest, SweepEvery: DefaultSweepEvery},
 		Log:       Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Audit:     Audit{Retain: auditRetain},
 	}
 }
 

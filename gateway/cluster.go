@@ -62,7 +62,16 @@ func (g *Gateway) handleCluster(w http.ResponseWriter, r *http.Request) {
 		writeError(w, clusterError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"node": g.cfg.NodeID, "members": members})
+	quarantined := []QuarantinedSegment{}
+	if q := g.quarantine(); q != nil {
+		list, err := q.Quarantined()
+		if err != nil {
+			writeError(w, internal(g, err, "list quarantined segments"))
+			return
+		}
+		quarantined = append(quarantined, list...)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"node": g.cfg.NodeID, "members": members, "quarantined": quarantined})
 }
 
 type joinRequest struct {

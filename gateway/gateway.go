@@ -172,6 +172,7 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 	if deps.Indexed != nil {
 		g.metrics.index = deps.Indexed.Stats
 	}
+	g.metrics.quarantined = g.quarantinedSegments
 	g.uploader = &uploader{
 		node: cfg.NodeID, floor: cfg.RetentionFloor, maxBytes: cfg.SegmentMaxBytes, maxAge: cfg.SegmentMaxAge,
 		spool: g.spool, store: store, catalog: catalog, ledger: g.ledger, codec: g.codec,

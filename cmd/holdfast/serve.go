@@ -72,6 +72,7 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("open catalog: %w", err)
 	}
 	follower := index.NewFollower(ix, node, store, log.WithField("component", "indexer"))
+	follower.SetQuarantiner(node) // a corrupt segment is quarantined, not retried for ever
 	follower.Start(ctx)
 
 	// 5. The gateway: spool, ledger, uploader and HTTP API.
@@ -219,6 +220,6 @@ func gatewayConfig(cfg config.Config) gateway.Config {
 		SpoolMaxBytes: int64(cfg.Spool.MaxBytes), SegmentMaxBytes: int64(cfg.Segment.MaxBytes),
 		SegmentMaxAge: time.Duration(cfg.Segment.MaxAge), Retention: cfg.Retention.Default,
 		RetentionFloor: time.Duration(cfg.Retention.Floor), Tokens: tokens,
-		BasePolicies: cfg.Retention.PolicySet(), CompilePolicies: cfg.Retention.Rules,
+		BasePolicies: cfg.Retention.PolicySet(), CompilePolicies: cfg.Rules,
 	}
 }
