@@ -84,7 +84,11 @@ func TestAuditTrailCannotBeShredded(t *testing.T) {
 
 	// Once the message's two seconds are over, a sweep deletes it and no
 	// audit segment.
-	waitFor(t, 30*time.Second, "the message's retention to pass", func() bool { return time.Now().After(msg.RetainUntil) })
+	_, segUntil, err := mc.GetObjectRetention(context.Background(), bucket, msg.Segment, "")
+	if err != nil || segUntil == nil {
+		t.Fatalf("retention of %s: %v", msg.Segment, err)
+	}
+	waitFor(t, 30*time.Second, "the message segment's retention to pass", func() bool { return time.Now().After(segUntil.Add(time.Second)) })
 	s := d.sweep(t)
 	if s.Deleted.Segments == 0 {
 		t.Fatalf("sweep deleted nothing: %+v; the expired message segment should go", s)
