@@ -36,7 +36,7 @@ func TestAuditRecordsKeepTheLongest(t *testing.T) {
 		{Rules{Default: years(7), Audit: years(10), Policies: []RulePolicy{short}}, AuditPolicy, 10},
 		{Rules{Default: years(7), Audit: years(10), Policies: []RulePolicy{short, long}}, "traders", 12},
 		{Rules{Default: years(7), Policies: []RulePolicy{short}}, DefaultPolicy, 7}, // no Audit: the longest in force
-		{Rules{Default: years(10), Audit: years(10)}, AuditPolicy, 10},            // a tie goes to Audit
+		{Rules{Default: years(10), Audit: years(10)}, AuditPolicy, 10},              // a tie goes to Audit
 	} {
 		m := &Message{Tenant: ReservedTenant, SentAt: sent, From: Participant{ID: "admin", Department: "rates"}}
 		tt.rules.Stamp(m, sent)
