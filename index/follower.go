@@ -242,6 +242,15 @@ func (f *Follower) follow(ctx context.Context, s fetched, err error) bool {
 		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 			return false
 		}
+		if f.superseded(s) {
+			// Expired by a sweep, or repaired, since it was listed: the
+			// catalog lists it again (or its tombstone) further on.
+			f.log.WithFields(logrus.Fields{"segment": s.Segment.Key, "seq": s.Seq}).WithError(err).
+				Info("segment no longer at this catalog position; going on")
+			if err := f.ix.skip(s.Seq); err == nil {
+				return true
+			}
+		}
 		f.failed(err)
 		if bad++; !Quarantinable(err) {
 			bad = 0
@@ -256,6 +265,18 @@ func (f *Follower) follow(ctx context.Context, s fetched, err error) bool {
 		}
 		s.data, err = nil, nil
 	}
+}
+
+// superseded reports whether the catalog no longer lists s at s.Seq.
+func (f *Follower) superseded(s fetched) bool {
+	if s.Seq == 0 {
+		return false
+	}
+	entries, err := f.cat.SegmentsAfter(s.Seq-1, 1)
+	if err != nil {
+		return false
+	}
+	return len(entries) == 0 || entries[0].Seq != s.Seq || entries[0].Segment.Key != s.Segment.Key
 }
 
 // Quarantinable reports whether err, from reading or indexing a segment,

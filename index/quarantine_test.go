@@ -252,3 +252,62 @@ func TestQuarantinable(t *testing.T) {
 		}
 	}
 }
+
+// expire replaces the entry of key by its tombstone at a new seq, as a
+// sweep does.
+func (c *fakeCatalog) expire(key string) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var seg archive.Segment
+	kept := c.entries[:0]
+	for _, e := range c.entries {
+		if e.Segment.Key == key {
+			seg = e.Segment
+			continue
+		}
+		kept = append(kept, e)
+	}
+	c.entries = kept
+	seg.Expired = true
+	seq := uint64(1)
+	if n := len(c.entries); n > 0 {
+		seq = c.entries[n-1].Seq + 1
+	}
+	seq = max(seq, 2)
+	c.entries = append(c.entries, CatalogEntry{Seq: seq, Segment: seg})
+	close(c.changed)
+	c.changed = make(chan struct{})
+	return seq
+}
+
+// A segment a sweep deleted after the follower listed it is gone from
+// storage: the follower goes on to its tombstone rather than retry it for
+// ever, and quarantines nothing.
+func TestFollowerGoesOnPastASegmentExpiredMeanwhile(t *testing.T) {
+	ix, c := mustOpen(t, t.TempDir()), mustCodec(t)
+	st := &flakyStore{ObjectStore: mustStore(t)}
+	cat := newFakeCatalog()
+	q := newFakeQuarantiner()
+	seg, data := segment(t, c, msg("1", "swept", day0))
+	put(t, st, seg, data, "")
+	st.broken = seg.Key // a failing read holds the follower on it
+	cat.add(seg)
+
+	f := NewFollower(ix, cat, st, testLog())
+	f.SetQuarantiner(q)
+	f.Start(context.Background())
+	defer f.Close()
+	waitStats(t, f, "the follower to retry the segment", func(s FollowerStats) bool { return s.Failures > 0 })
+	seq := cat.expire(seg.Key)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := f.WaitIndexed(ctx, seq); err != nil {
+		t.Fatal(err)
+	}
+	if calls, _, _ := q.snapshot(); calls != 0 {
+		t.Fatalf("%d quarantine calls for a segment that expired", calls)
+	}
+	if s := f.Stats(); s.LastError != "" || s.Quarantined != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
