@@ -42,10 +42,13 @@ func TestQuarantineAndRepairThroughRaft(t *testing.T) {
 	}
 	c.waitConverged()
 	for _, n := range c.running() {
-		qs, err := n.Quarantined()
-		if err != nil {
-			t.Fatal(err)
-		}
+		// A quarantine moves no seq: wait for every node to apply both.
+		var qs []Quarantine
+		waitForWithin(t, 30*time.Second, "both quarantines applied on "+n.ID(), func() bool {
+			var err error
+			qs, err = n.Quarantined()
+			return err == nil && len(qs) == 2
+		})
 		if len(qs) != 2 || qs[0].Segment != segs[1].Key || qs[0].Seq != 2 || qs[1].Segment != segs[1].Key {
 			t.Fatalf("node %s lists %+v", n.ID(), qs)
 		}
