@@ -154,9 +154,17 @@ func TestSweepKeepsQuarantinedAndAuditSegments(t *testing.T) {
 	if !strings.Contains(strings.Join(s.Errors, "\n"), "audit.retain") || !strings.Contains(strings.Join(s.Errors, "\n"), "quarantined") {
 		t.Fatalf("reasons %q", s.Errors)
 	}
-	// A dry run says the same.
-	if d := f.sweep(true); d.Protected.Segments != 2 || d.WouldDelete.Segments != 0 {
-		t.Fatalf("dry run %+v", d)
+	// The audit segment is locked, in storage and in the catalog, until
+	// its audit retention: no later sweep considers it before then.
+	keep := audit.MaxSentAt.AddDate(0, 0, auditDays)
+	if seg, _, _ := f.node.Segment(audit.Key); !seg.RetainUntil.Equal(keep) {
+		t.Fatalf("catalog retain_until of the audit segment %v, want %v", seg.RetainUntil, keep)
+	}
+	if info, err := f.store.Stat(context.Background(), audit.Key); err != nil || info.RetainUntil.Before(keep) {
+		t.Fatalf("storage lock of the audit segment %v (%v), want %v", info.RetainUntil, err, keep)
+	}
+	if d := f.sweep(true); d.Protected.Segments != 1 || d.WouldDelete.Segments != 0 || d.Examined.Segments != 1 {
+		t.Fatalf("dry run %+v: want only the quarantined segment, protected", d)
 	}
 
 	// Past the audit retention the audit segment goes; the quarantined
