@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -146,7 +147,7 @@ func quarantinedBy(tx *bolt.Tx, key string) []string {
 // called on any node.
 func (n *Node) QuarantineSegment(ctx context.Context, key, reason string) error {
 	if len(reason) > maxReasonLen {
-		reason = reason[:maxReasonLen]
+		reason = strings.ToValidUTF8(reason[:maxReasonLen], "")
 	}
 	err := n.apply(ctx, Command{Op: OpSegmentQuarantined, commandBody: commandBody{
 		Keys: []string{key}, Reason: reason, By: n.cfg.NodeID, At: n.cfg.now().UTC()}})
@@ -172,6 +173,9 @@ func (n *Node) ClearQuarantine(ctx context.Context, key string) error {
 // quarantines it again if it is still corrupt). by names who asked.
 // ErrNotFound when no node quarantined it.
 func (n *Node) RepairSegment(ctx context.Context, key, by string) error {
+	if by == "" {
+		by = n.cfg.NodeID
+	}
 	err := n.apply(ctx, Command{Op: OpQuarantineCleared, commandBody: commandBody{
 		Keys: []string{key}, Requeue: true, By: by, At: n.cfg.now().UTC()}})
 	if err != nil {

@@ -98,7 +98,11 @@ func (g *Gateway) handleRepair(w http.ResponseWriter, r *http.Request) {
 		}
 		keys = distinctSegments(list)
 	}
-	if !g.auditOK(w, r, AuditRepairSegment, req.Segment, map[string]any{"segments": keys}, http.StatusAccepted) {
+	target := req.Segment
+	if req.All {
+		target = "all"
+	}
+	if !g.auditOK(w, r, AuditRepairSegment, target, map[string]any{"segments": keys}, http.StatusAccepted) {
 		return
 	}
 	repaired := []string{}
