@@ -140,7 +140,10 @@ func TestClusterShowsAndRepairsQuarantine(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Not in storage: the indexer quarantines it, and goes on.
-	waitFor(t, "the missing segment to be quarantined", func() bool { return n.node.IsQuarantined(seg.Key) })
+	waitFor(t, "the missing segment to be quarantined and passed", func() bool {
+		st := n.follower.Stats()
+		return st.Quarantined == 1 && st.Checkpoint == 1
+	})
 	var view struct {
 		Quarantined []QuarantinedSegment `json:"quarantined"`
 	}

@@ -303,12 +303,9 @@ func (f *Follower) quarantine(ctx context.Context, q Quarantiner, s fetched, cau
 	for attempt := 0; ; attempt++ {
 		err := q.QuarantineSegment(ctx, s.Segment.Key, cause.Error())
 		if err == nil {
-			err = f.ix.skip(s.Seq)
-		}
-		if err == nil {
 			break
 		}
-		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+		if ctx.Err() != nil {
 			return false
 		}
 		log.WithError(err).Warn("cannot record the quarantine of a corrupt segment yet; retrying")
@@ -322,7 +319,20 @@ func (f *Follower) quarantine(ctx context.Context, q Quarantiner, s fetched, cau
 	f.mu.Unlock()
 	log.WithFields(logrus.Fields{"severity": "critical", "reason": cause.Error()}).
 		Error("segment quarantined: storage holds it corrupt or has lost it; indexing goes on past it, its records are not searchable on this node until it is repaired (holdfast repair)")
-	return true
+	for attempt := 0; ; attempt++ {
+		err := f.ix.skip(s.Seq)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+			return false
+		}
+		f.failed(err)
+		log.WithError(err).Error("cannot move the checkpoint past a quarantined segment; retrying")
+		if !sleep(ctx, backoff(attempt)) {
+			return false
+		}
+	}
 }
 
 // unquarantine clears this node's quarantine of segments it has now
