@@ -46,7 +46,7 @@ type Config struct {
 	RetentionFloor  time.Duration
 	// BasePolicies are the configured retention policies, in force until
 	// a policy set is replicated; CompilePolicies validates and parses a
-	// set (config.Retention.Rules). Nil: only Retention applies.
+	// set (config.Config.Rules). Nil: only Retention applies.
 	BasePolicies    archive.PolicySet
 	CompilePolicies func(archive.PolicySet) (archive.Rules, error)
 	Tokens          []Token

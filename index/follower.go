@@ -184,8 +184,8 @@ func (f *Follower) run(ctx context.Context) {
 }
 
 // catchUp indexes entries in runs of the segments fetched so far (see
-// RunRecords). A segment that fails is retried alone until it succeeds;
-// catchUp then returns true so that the catalog is read again from the
+// RunRecords). A segment that fails is retried alone until it succeeds or
+// is quarantined; catchUp then returns true so that the catalog is read again from the
 // checkpoint. It returns false when stopped.
 func (f *Follower) catchUp(ctx context.Context, entries []CatalogEntry) bool {
 	ch, stop := prefetch(ctx, f.store, entries)
