@@ -5,6 +5,18 @@ import "time"
 // DefaultPolicy is the policy name stamped on a message no policy matches.
 const DefaultPolicy = "default"
 
+// The audit trail's retention. Its records are kept at least as long as
+// the longest retention in force for any message, and at least Rules.Audit:
+// no policy can shorten them.
+const (
+	// ReservedTenant is the tenant of the audit trail. No retention policy
+	// may name it (PolicySet.ReservedPolicy).
+	ReservedTenant = "_audit"
+	// AuditPolicy is the policy name stamped on an audit record kept for
+	// Rules.Audit.
+	AuditPolicy = "audit.retain"
+)
+
 // Direct-chat rules: which party's retention a 1:1 chat keeps.
 const (
 	// DirectLongest keeps the longer of both parties' retention (as
@@ -38,6 +50,19 @@ type PolicySet struct {
 	DirectChat string `json:"direct_chat,omitempty"`
 }
 
+// ReservedPolicy returns the position of the first policy that names
+// ReservedTenant, and false when none does: such a set is refused (the
+// config file, PUT /v1/policies), since the audit trail's retention is not
+// a policy's to set.
+func (s PolicySet) ReservedPolicy() (int, bool) {
+	for i, p := range s.Policies {
+		if p.Tenant == ReservedTenant {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
 // RulePolicy is a Policy with its period parsed.
 type RulePolicy struct {
 	Policy
@@ -55,6 +80,10 @@ type Rules struct {
 	DirectShortest bool
 	// Floor is the least time after reception any record is kept.
 	Floor time.Duration
+	// Audit is the least period an audit record (tenant ReservedTenant)
+	// is kept, whatever the policies say; nil: only the longest period in
+	// force applies to them.
+	Audit Period
 }
 
 // choice is a period with the policy it comes from, compared by the date it
@@ -70,7 +99,13 @@ type choice struct {
 // or Default when none does, as in Microsoft Purview; a message keeps the
 // longest of its participants' — or, for a 1:1 chat under DirectShortest,
 // the shorter of its two parties'. Ties go to the policy listed first.
+//
+// An audit record (tenant ReservedTenant) is kept until AuditUntil instead,
+// whatever its participants.
 func (r *Rules) Resolve(m *Message) (name string, until time.Time) {
+	if m.Tenant == ReservedTenant {
+		return r.audit(m.SentAt)
+	}
 	parties := make([]Participant, 0, 1+len(m.To))
 	parties = append(parties, m.From)
 	parties = append(parties, m.To...)
@@ -85,6 +120,32 @@ func (r *Rules) Resolve(m *Message) (name string, until time.Time) {
 			best = c
 		case !direct && c.until.After(best.until):
 			best = c
+		}
+	}
+	return best.name, best.until
+}
+
+// AuditUntil is the least retain-until of an audit record made at t: the
+// latest of Audit, Default and every policy in force (whatever its scope)
+// after t, before the floor. The sweeper checks audit segments against it.
+func (r *Rules) AuditUntil(t time.Time) time.Time {
+	_, until := r.audit(t)
+	return until
+}
+
+func (r *Rules) audit(t time.Time) (string, time.Time) {
+	best := choice{name: DefaultPolicy}
+	if r.Default != nil {
+		best.until = r.Default.AddTo(t)
+	}
+	for i := range r.Policies {
+		if u := r.Policies[i].Period.AddTo(t); u.After(best.until) {
+			best = choice{r.Policies[i].Name, u}
+		}
+	}
+	if r.Audit != nil {
+		if u := r.Audit.AddTo(t); !u.Before(best.until) {
+			best = choice{AuditPolicy, u}
 		}
 	}
 	return best.name, best.until

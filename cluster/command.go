@@ -43,6 +43,13 @@ const (
 	// OpVersionsClaimed claims the message versions of a segment about
 	// to be stored (claims.go).
 	OpVersionsClaimed = "versions_claimed"
+	// OpSegmentQuarantined records that a node's indexer found segments
+	// corrupt and went on past them.
+	OpSegmentQuarantined = "segment_quarantined"
+	// OpQuarantineCleared removes quarantine records; with Requeue (a
+	// repair) the segments also get a new seq, for every indexer to read
+	// them again.
+	OpQuarantineCleared = "quarantine_cleared"
 )
 
 // maxSegmentsPerCommand caps the segments in one log entry, so that an
@@ -107,6 +114,12 @@ type commandBody struct {
 	TakeoverAfter time.Duration `json:"takeover_after,omitempty"`
 	// ClaimOldest is when the oldest claimed version was accepted.
 	ClaimOldest time.Time `json:"claim_oldest,omitzero"`
+	// Node names the node whose quarantine records OpQuarantineCleared
+	// removes ("": every node's); Requeue gives the segments a new seq.
+	// The segments are Keys, and Reason is why they were quarantined
+	// (OpSegmentQuarantined, whose node is By).
+	Node    string `json:"node,omitempty"`
+	Requeue bool   `json:"requeue,omitempty"`
 }
 
 // encodeCommand encodes c for raft.Apply.
@@ -184,6 +197,11 @@ func checkCommand(data []byte) error {
 		return nil
 	case OpVersionsClaimed:
 		return checkClaimCommand(&c)
+	case OpSegmentQuarantined, OpQuarantineCleared:
+		if len(c.Keys) == 0 || c.By == "" {
+			return fmt.Errorf("%w: %s command without keys and by", ErrInvalid, c.Op)
+		}
+		return nil
 	default:
 		return checkRetentionCommand(&c)
 	}

@@ -37,7 +37,7 @@ var (
 	// coreBuckets are in every catalog, snapshots of older binaries
 	// included; allBuckets are created on open.
 	coreBuckets = [][]byte{bucketSegments, bucketSeq, bucketRetain, bucketMeta}
-	allBuckets  = append(slices.Clone(coreBuckets), retentionBuckets...)
+	allBuckets  = append(append(slices.Clone(coreBuckets), retentionBuckets...), bucketQuarantine)
 )
 
 // catalogFormat is the version of the fsm.db layout.
@@ -276,6 +276,9 @@ func (w *catalogWriter) apply(l *raft.Log) (*applyResult, error) {
 		return w.sealSegments(c.Segments)
 	case OpVersionsClaimed:
 		return w.claimVersions(&c)
+	case OpSegmentQuarantined, OpQuarantineCleared:
+		res, _, err := w.applyQuarantine(&c)
+		return res, err
 	default:
 		res, known, err := w.applyRetention(&c)
 		if !known {

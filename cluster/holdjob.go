@@ -42,6 +42,12 @@ type Retention struct {
 	// trail; the leader calls it until it succeeds, once per sweep.
 	Report func(ctx context.Context, s Sweep) error
 	Log    *logrus.Entry
+	// AuditUntil is the least retain-until of an audit record made at t
+	// (audit.retain, and the longest retention in force for any message).
+	// Whatever retain-until the catalog records, a sweep never deletes a
+	// segment of tenant archive.ReservedTenant before AuditUntil of its
+	// latest record; nil keeps every audit segment.
+	AuditUntil func(t time.Time) (time.Time, error)
 }
 
 // Defaults of Retention.

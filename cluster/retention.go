@@ -73,6 +73,10 @@ const (
 	// OutcomeError: the deletion failed for another reason; the next
 	// sweep tries again.
 	OutcomeError = "error"
+	// OutcomeProtected: the sweeper itself refused to delete it although
+	// its recorded retain-until has passed (an audit segment within the
+	// audit retention, a quarantined segment); the reason says why.
+	OutcomeProtected = "protected"
 )
 
 // Counts are segments and the message versions inside them.
@@ -115,6 +119,9 @@ type Sweep struct {
 	SkippedHeld Counts `json:"skipped_held"`
 	Refused     Counts `json:"refused"`
 	Failed      Counts `json:"failed"`
+	// Protected counts the segments the sweeper kept itself (see
+	// OutcomeProtected).
+	Protected Counts `json:"protected"`
 	// Errors are the first errors met, "key: reason".
 	Errors []string `json:"errors,omitempty"`
 	// Error is why the sweep ended early, if it did.
@@ -402,6 +409,8 @@ func (w *catalogWriter) sweepProgress(c *wireCommand) (*applyResult, error) {
 			s.SkippedHeld.add(r)
 		case OutcomeRefused:
 			s.Refused.add(r)
+		case OutcomeProtected:
+			s.Protected.add(r)
 		default:
 			s.Failed.add(r)
 		}
@@ -432,6 +441,9 @@ func (w *catalogWriter) expire(key, sweepID string, at time.Time) error {
 	}
 	if err := w.deleteSeqOf(key); err != nil {
 		return err
+	}
+	if _, err := w.clearQuarantines(&wireCommand{commandBody: commandBody{Keys: []string{key}}}); err != nil {
+		return err // deleted: nothing is left to repair
 	}
 	seg.Expired, seg.ExpiredAt, seg.Sweep = true, at, sweepID
 	w.lastSeq++

@@ -209,6 +209,8 @@ type sweepCandidate struct {
 	done   bool     // this sweep already recorded a result for it
 	holds  []string // holds covering it
 	cursor []byte   // its retain key, to page on from
+	// quarantine names the nodes that quarantined it.
+	quarantine []string
 }
 
 // expiredAfter returns up to limit segments retained until before cutoff
@@ -238,6 +240,7 @@ func (f *fsm) expiredAfter(sweepID string, cutoff time.Time, cursor []byte, limi
 			sc.seg.Key = key
 			sc.done = done.Get(pairKey(sweepID, key)) != nil
 			sc.holds = heldBy(tx, key)
+			sc.quarantine = quarantinedBy(tx, key)
 			out = append(out, sc)
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -130,7 +131,7 @@ func (n *Node) runSweep(ctx context.Context, r *Retention, id string, log *logru
 			break
 		}
 		cursor = cands[len(cands)-1].cursor
-		results := n.sweepBatch(ctx, r.Store, s.DryRun, cands)
+		results := n.sweepBatch(ctx, r, s, cands)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -197,17 +198,25 @@ func (n *Node) waitHoldsCovered(ctx context.Context, r *Retention) error {
 
 // sweepBatch decides each candidate and deletes the deletable ones, in
 // parallel; candidates this sweep already recorded are left out.
-func (n *Node) sweepBatch(ctx context.Context, store archive.ObjectStore, dryRun bool, cands []sweepCandidate) []SweepResult {
+func (n *Node) sweepBatch(ctx context.Context, r *Retention, s Sweep, cands []sweepCandidate) []SweepResult {
+	store, dryRun := r.Store, s.DryRun
 	results := make([]SweepResult, 0, len(cands))
 	var work []int
+	var relock []relockAudit
 	for _, c := range cands {
 		if c.done {
 			continue
 		}
 		res := SweepResult{Key: c.seg.Key, Messages: c.seg.Count, Bytes: c.seg.Size, Node: n.cfg.NodeID}
-		switch {
+		switch why, keep := protected(r, &c, s.Cutoff); {
 		case len(c.holds) > 0:
 			res.Outcome = OutcomeHeld
+		case why != "":
+			res.Outcome, res.Error = OutcomeProtected, why
+			r.Log.WithFields(logrus.Fields{"segment": c.seg.Key, "sweep": s.ID, "reason": why}).Warn("sweep kept a protected segment")
+			if !keep.IsZero() && !dryRun {
+				relock = append(relock, relockAudit{c.seg.Key, c.seg.VersionID, keep})
+			}
 		case dryRun:
 			res.Outcome = OutcomeWouldDelete
 		default:
@@ -229,7 +238,70 @@ func (n *Node) sweepBatch(ctx context.Context, store archive.ObjectStore, dryRun
 	}
 	close(next)
 	wg.Wait()
+	n.relockAudit(ctx, r, relock)
 	return results
+}
+
+// relockAudit is an audit segment locked for less than its audit
+// retention, and the date it must be kept until.
+type relockAudit struct {
+	key, versionID string
+	until          time.Time
+}
+
+// relockAudit extends the Object Lock of audit segments kept for less than
+// their audit retention (written before audit.retain, or under a policy
+// that named the audit tenant) and records it in the catalog, so that
+// storage itself keeps them and no later sweep considers them early. A
+// failure is logged: the sweeper still keeps them.
+func (n *Node) relockAudit(ctx context.Context, r *Retention, segs []relockAudit) {
+	for _, a := range segs {
+		log := r.Log.WithFields(logrus.Fields{"segment": a.key, "until": a.until})
+		if err := r.Store.ExtendRetention(ctx, a.key, a.versionID, a.until); err != nil {
+			log.WithError(err).Warn("cannot extend an audit segment's lock to its audit retention")
+			continue
+		}
+		if err := n.RecordRetention(ctx, []string{a.key}, a.until, n.cfg.NodeID); err != nil {
+			log.WithError(err).Warn("extended an audit segment's lock, but cannot record it yet")
+			continue
+		}
+		log.Info("audit segment locked until its audit retention")
+	}
+}
+
+// protected says why a sweep must keep candidate c although its recorded
+// retain-until is before cutoff, or "" when nothing keeps it: defence in
+// depth behind the retention stamped at ingest. An audit segment is kept
+// until r.AuditUntil of its latest record, whatever a policy or a catalog
+// entry says; a quarantined segment is kept because its records, and so
+// the holds that match them, cannot be read.
+//
+// keep, when not zero, is the date an audit segment must be kept until.
+func protected(r *Retention, c *sweepCandidate, cutoff time.Time) (why string, keep time.Time) {
+	if len(c.quarantine) > 0 {
+		return fmt.Sprintf("quarantined by %s: its records cannot be read, so no legal hold can be checked against them", strings.Join(c.quarantine, ", ")), time.Time{}
+	}
+	if c.seg.Tenant != archive.ReservedTenant {
+		return "", time.Time{}
+	}
+	if r.AuditUntil == nil {
+		return "an audit segment, and this node has no audit retention to check it against", time.Time{}
+	}
+	last := c.seg.MaxSentAt
+	if last.IsZero() {
+		last = c.seg.SealedAt
+	}
+	if last.IsZero() {
+		return "an audit segment with no record time to check its audit retention against", time.Time{}
+	}
+	keep, err := r.AuditUntil(last)
+	switch {
+	case err != nil:
+		return "an audit segment whose audit retention cannot be computed: " + err.Error(), time.Time{}
+	case cutoff.Before(keep):
+		return "an audit segment, kept until " + keep.UTC().Format(time.RFC3339) + " (audit.retain and the longest retention in force)", keep.UTC()
+	}
+	return "", time.Time{}
 }
 
 // deleteObject removes every version of key, delete markers included. An

@@ -39,6 +39,7 @@ const (
 	DefaultHandshakeTimeout     = Duration(5 * time.Second)
 	DefaultMaxHandshakes        = 128
 	DefaultMaxHandshakesPerAddr = 16
+	DefaultAuditRetain          = "10y"
 )
 
 // Storage kinds, the values of storage.kind.
@@ -62,6 +63,7 @@ type Config struct {
 	Auth      Auth      `yaml:"auth"`
 	Log       Log       `yaml:"log"`
 	Search    Search    `yaml:"search"`
+	Audit     Audit     `yaml:"audit"`
 }
 
 // Node names this daemon and where it keeps its local state.
@@ -231,6 +233,14 @@ type Token struct {
 	TokenSHA256 string `yaml:"token_sha256"` // 64 lowercase hex digits
 }
 
+// Audit is how long the audit trail is kept.
+type Audit struct {
+	// Retain is the least period an audit record is kept. It is also kept
+	// at least as long as the longest retention in force for any message;
+	// no retention policy can name the audit tenant.
+	Retain Period `yaml:"retain"`
+}
+
 // Log configures the daemon's logs.
 type Log struct {
 	Level  string `yaml:"level"`  // trace, debug, info, warn or error
@@ -243,6 +253,10 @@ func Default() Config {
 	retain, err := ParsePeriod(DefaultRetention)
 	if err != nil {
 		panic(err) // DefaultRetention is a constant
+	}
+	auditRetain, err := ParsePeriod(DefaultAuditRetain)
+	if err != nil {
+		panic(err) // DefaultAuditRetain is a constant
 	}
 	return Config{
 		Node: Node{ID: DefaultNodeID, DataDir: DefaultDataDir},
@@ -263,6 +277,7 @@ func Default() Config {
 		Retention: Retention{Default: retain, Floor: DefaultRetainFloor, DirectChat: archive.DirectLongest, SweepEvery: DefaultSweepEvery},
 		Log:       Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Search:    defaultSearch(),
+		Audit:     Audit{Retain: auditRetain},
 	}
 }
 

@@ -47,3 +47,14 @@ func (r Retention) Rules(set archive.PolicySet) (archive.Rules, error) {
 	}
 	return rules, nil
 }
+
+// Rules is Retention.Rules with the audit trail's retention (audit.retain)
+// added: what stamps new messages and audit records on this node.
+func (c *Config) Rules(set archive.PolicySet) (archive.Rules, error) {
+	rules, err := c.Retention.Rules(set)
+	if err != nil {
+		return rules, err
+	}
+	rules.Audit = c.Audit.Retain
+	return rules, nil
+}

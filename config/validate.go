@@ -60,6 +60,7 @@ func (c *Config) Validate() error {
 		c.validateSizes, c.validateRetention, c.validateAuth, c.validateLog,
 		c.validateSearch,
 		c.validateEdge,
+		c.validateAudit,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -292,7 +293,29 @@ func (c *Config) validateRetention() error {
 	if r.SweepEvery < MinSweepEvery {
 		return bad("retention.sweep_every", "%v: want at least %v", r.SweepEvery, MinSweepEvery)
 	}
+	for i, p := range r.Policies {
+		if p.Tenant == archive.ReservedTenant {
+			return bad(fmt.Sprintf("retention.policies[%d].tenant", i), "%q is the audit trail's tenant: no policy can name it; "+
+				"audit records are kept for audit.retain, and at least as long as any message", p.Tenant)
+		}
+	}
 	return CheckPolicies("retention.policies", r.Policies, r.Floor)
+}
+
+// validateAudit checks audit.retain: a period from retention.floor to
+// MaxRetain, or forever.
+func (c *Config) validateAudit() error {
+	p := c.Audit.Retain
+	if p.IsZero() {
+		return bad("audit.retain", "required")
+	}
+	if err := checkRetain("audit.retain", p, c.Retention.Floor); err != nil {
+		return err
+	}
+	if !p.IsForever() && p.longerThan(MaxRetain) {
+		return bad("audit.retain", "%v: longer than 100 years; write forever to keep for ever", p)
+	}
+	return nil
 }
 
 // CheckPolicies validates a policy list, as the config file or PUT

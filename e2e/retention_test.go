@@ -20,16 +20,17 @@ import (
 )
 
 // retentionYAML replaces the harness's retention settings: a low floor and
-// second-scale default, the audit trail kept for years, and the 3- and
-// 5-year policies of two users.
+// second-scale default, the audit trail kept for years (audit.retain: no
+// policy may name the audit tenant), and the 3- and 5-year policies of two
+// users.
 const retentionYAML = `retention:
   default: 4s
   floor: 1s
   sweep_every: 1h
   policies:
-    - {name: audit, tenant: _audit, retain: 7y}
     - {name: three-years, user: u3, retain: 3y}
-    - {name: five-years, user: u5, retain: 5y}`
+    - {name: five-years, user: u5, retain: 5y}
+audit: {retain: 7y}`
 
 const baseRetention = "retention: {default: 7y, floor: 1h}"
 
@@ -379,7 +380,7 @@ func TestSweepSurvivesLeaderKill(t *testing.T) {
   default: 2s
   floor: 1s
   sweep_every: 1h
-  policies: [{name: audit, tenant: _audit, retain: 7y}]`)
+audit: {retain: 7y}`)
 		rewriteConfig(t, d.cfgPath, "segment: {max_bytes: 1MiB, max_age: 500ms}", "segment: {max_bytes: 1MiB, max_age: 2s}")
 	})
 	mc := minioClient(t, c.s3)

@@ -62,10 +62,19 @@ func (g *Gateway) handleCluster(w http.ResponseWriter, r *http.Request) {
 		writeError(w, clusterError(err))
 		return
 	}
+	quarantined := []QuarantinedSegment{}
+	if q := g.quarantine(); q != nil {
+		list, err := q.Quarantined()
+		if err != nil {
+			writeError(w, internal(g, err, "list quarantined segments"))
+			return
+		}
+		quarantined = append(quarantined, list...)
+	}
 	if !g.auditOK(w, r, AuditReadCluster, "", nil, http.StatusOK) {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"node": g.cfg.NodeID, "members": members})
+	writeJSON(w, http.StatusOK, map[string]any{"node": g.cfg.NodeID, "members": members, "quarantined": quarantined})
 }
 
 type joinRequest struct {

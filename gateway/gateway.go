@@ -48,7 +48,7 @@ type Config struct {
 	RetentionFloor  time.Duration
 	// BasePolicies are the configured retention policies, in force until
 	// a policy set is replicated; CompilePolicies validates and parses a
-	// set (config.Retention.Rules). Nil: only Retention applies.
+	// set (config.Config.Rules). Nil: only Retention applies.
 	BasePolicies    archive.PolicySet
 	CompilePolicies func(archive.PolicySet) (archive.Rules, error)
 	Tokens          []Token
@@ -220,6 +220,7 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 	if deps.Indexed != nil {
 		g.metrics.index = deps.Indexed.Stats
 	}
+	g.metrics.quarantined = g.quarantinedSegments
 	g.uploader = &uploader{
 		node: cfg.NodeID, floor: cfg.RetentionFloor, maxBytes: cfg.SegmentMaxBytes, maxAge: cfg.SegmentMaxAge,
 		spool: g.spool, store: store, catalog: catalog, ledger: g.ledger, codec: g.codec,

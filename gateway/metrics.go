@@ -51,6 +51,8 @@ type metrics struct {
 	webhookReplays counter
 	replayEntries  func() int64
 	replayEvicted  func() int64
+	// quarantined counts the segments quarantined in the catalog.
+	quarantined func() int64
 }
 
 func (m *metrics) writeTo(w io.Writer) {
@@ -92,9 +94,13 @@ func (m *metrics) writeTo(w io.Writer) {
 			metric{"holdfast_index_checkpoint", "Catalog position this node has indexed up to.", "gauge", int64(st.Checkpoint)},
 			metric{"holdfast_index_lag_segments", "Catalog entries this node has yet to index (catch-up progress).", "gauge", int64(st.Lag)},
 			metric{"holdfast_index_segments_total", "Segments indexed since start.", "counter", int64(st.Indexed)},
-			metric{"holdfast_index_failures_total", "Failed attempts to read or index a segment (each retried, none skipped).", "counter", int64(st.Failures)},
+			metric{"holdfast_index_failures_total", "Failed attempts to read or index a segment (each retried; only one corrupt or missing in storage is quarantined).", "counter", int64(st.Failures)},
 			metric{"holdfast_index_stuck", "1 while a segment keeps failing to index.", "gauge", boolGauge(st.LastError != "")},
+			metric{"holdfast_index_quarantined_total", "Segments this node's indexer quarantined (corrupt or missing in storage) and indexed on past, since start.", "counter", int64(st.Quarantined)},
 		)
+	}
+	if m.quarantined != nil {
+		all = append(all, metric{"holdfast_index_quarantined_segments", "Segments some node has quarantined: not searchable there until repaired (-1: unknown).", "gauge", m.quarantined()})
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
 	for _, x := range all {

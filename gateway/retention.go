@@ -121,6 +121,11 @@ func (g *Gateway) handlePutPolicies(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	if i, ok := set.ReservedPolicy(); ok {
+		writeError(w, &APIError{Status: http.StatusBadRequest, Code: CodeInvalidField, Field: fmt.Sprintf("policies[%d].tenant", i),
+			Message: fmt.Sprintf("%q is the audit trail's tenant: no policy can name it; audit records are kept for audit.retain, and at least as long as any message", archive.ReservedTenant)})
+		return
+	}
 	if _, err := g.cfg.CompilePolicies(set); err != nil {
 		writeError(w, &APIError{Status: http.StatusBadRequest, Code: CodeInvalidField, Message: err.Error()})
 		return
@@ -334,6 +339,17 @@ func (g *Gateway) handleGetSweep(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s)
+}
+
+// AuditRetainUntil is the least retain-until of an audit record made at t
+// under the rules in force on this node (archive.Rules.AuditUntil): the
+// leader's sweeper never deletes an audit segment before it.
+func (g *Gateway) AuditRetainUntil(t time.Time) (time.Time, error) {
+	rules, e := g.currentRules()
+	if e != nil {
+		return time.Time{}, e
+	}
+	return rules.AuditUntil(t), nil
 }
 
 // AuditSweep puts a finished sweep's report in the audit trail: the

@@ -32,6 +32,7 @@ func (g *Gateway) routes() http.Handler {
 		mux.HandleFunc("GET /v1/cluster", g.require(RoleAdmin, g.handleCluster))
 		mux.HandleFunc("POST /v1/cluster/join", g.require(RoleAdmin, g.handleJoin))
 		mux.HandleFunc("DELETE /v1/cluster/nodes/{id}", g.require(RoleAdmin, g.handleRemoveNode))
+		mux.HandleFunc("POST /v1/cluster/repair", g.require(RoleAdmin, g.handleRepair))
 	}
 	if g.retention != nil {
 		mux.HandleFunc("GET /v1/policies", g.require(RoleAdmin, g.handleGetPolicies))

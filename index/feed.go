@@ -72,6 +72,25 @@ func (ix *Index) indexRun(segs []fetched) (int, error) {
 	return len(r.hits), nil
 }
 
+// skip moves the checkpoint to seq without indexing anything: the segment
+// there is quarantined.
+func (ix *Index) skip(seq uint64) error {
+	if err := ix.enter(); err != nil {
+		return err
+	}
+	defer ix.leave()
+	ix.writeMu.Lock()
+	defer ix.writeMu.Unlock()
+	if ix.isClosing() {
+		return ErrClosed
+	}
+	if err := commitVersions(ix.meta, nil, seq); err != nil {
+		return fmt.Errorf("skip seq %d: %w", seq, err)
+	}
+	ix.setCheckpoint(seq)
+	return nil
+}
+
 // run is the indexing of one or more segments: their records as indexed,
 // and the side records as they will be committed.
 type run struct {

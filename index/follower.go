@@ -20,7 +20,28 @@ const (
 	// segment that cannot be read or indexed.
 	MinRetry = 200 * time.Millisecond
 	MaxRetry = 30 * time.Second
+	// QuarantineAfter is how many attempts in a row must find a segment
+	// corrupt or missing before a Follower quarantines it: reading it
+	// again rules out a transfer that went wrong.
+	QuarantineAfter = 3
 )
+
+// Quarantiner records, for every node to see, that this node cannot index
+// a segment. A Follower with one quarantines a segment that is corrupt in
+// storage and indexes on past it; without one it retries it for ever.
+// *cluster.Node satisfies it.
+type Quarantiner interface {
+	// ID names this node.
+	ID() string
+	// QuarantineSegment records that this node cannot index segment key,
+	// and why; it returns once the record is replicated.
+	QuarantineSegment(ctx context.Context, key, reason string) error
+	// IsQuarantined reports whether this node has key quarantined, and
+	// ClearQuarantine removes that record once the segment is indexed
+	// after all (after a repair, or a reindex).
+	IsQuarantined(key string) bool
+	ClearQuarantine(ctx context.Context, key string) error
+}
 
 // CatalogEntry is one sealed segment and its catalog sequence number. It
 // is archive's type, so that the cluster's catalog satisfies Catalog
@@ -49,6 +70,8 @@ type FollowerStats struct {
 	// LastError is the error of the segment the Follower is retrying, ""
 	// when it is not stuck.
 	LastError string
+	// Quarantined counts the segments quarantined since NewFollower.
+	Quarantined uint64
 	// Lag is how many catalog entries are not indexed yet; 0 when the
 	// catalog cannot say.
 	Lag uint64
@@ -60,13 +83,19 @@ type FollowerStats struct {
 // restart or a rebuild) it fetches ahead and indexes them in runs of about
 // RunRecords records, committing the checkpoint once per run. A segment
 // that cannot be read or indexed is retried alone with backoff and
-// reported (an error log naming its key, Failures, LastError); it is never
-// skipped, so the checkpoint never passes it.
+// reported (an error log naming its key, Failures, LastError). Only a
+// segment that storage verifiably holds corrupt (its bytes do not match
+// the catalogued hash, a record cannot be decoded) or has lost is skipped,
+// after QuarantineAfter attempts, and only once the Quarantiner has
+// recorded it (see SetQuarantiner); any other failure (a timeout, a 503, a
+// full disk) is retried until it succeeds, so the checkpoint never passes
+// a segment that could still be read.
 type Follower struct {
 	ix    *Index
 	cat   Catalog
 	store archive.ObjectStore
 	log   *logrus.Entry
+	q     Quarantiner
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
@@ -74,8 +103,9 @@ type Follower struct {
 	lastErr string
 	wg      sync.WaitGroup
 
-	indexed  atomic.Uint64
-	failures atomic.Uint64
+	indexed     atomic.Uint64
+	failures    atomic.Uint64
+	quarantined atomic.Uint64
 }
 
 // NewFollower returns a Follower of cat into ix, reading segments from
@@ -85,6 +115,14 @@ func NewFollower(ix *Index, cat Catalog, store archive.ObjectStore, log *logrus.
 		log = logrus.NewEntry(logrus.StandardLogger())
 	}
 	return &Follower{ix: ix, cat: cat, store: store, log: log}
+}
+
+// SetQuarantiner makes the Follower quarantine corrupt segments through q
+// instead of retrying them for ever. Call it before Start.
+func (f *Follower) SetQuarantiner(q Quarantiner) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.q = q
 }
 
 // Start starts following in a goroutine the Follower owns, until ctx is
@@ -146,8 +184,8 @@ func (f *Follower) run(ctx context.Context) {
 }
 
 // catchUp indexes entries in runs of the segments fetched so far (see
-// RunRecords). A segment that fails is retried alone until it succeeds;
-// catchUp then returns true so that the catalog is read again from the
+// RunRecords). A segment that fails is retried alone until it succeeds or
+// is quarantined; catchUp then returns true so that the catalog is read again from the
 // checkpoint. It returns false when stopped.
 func (f *Follower) catchUp(ctx context.Context, entries []CatalogEntry) bool {
 	ch, stop := prefetch(ctx, f.store, entries)
@@ -162,6 +200,7 @@ func (f *Follower) catchUp(ctx context.Context, entries []CatalogEntry) bool {
 			switch {
 			case err == nil:
 				f.succeeded(len(run))
+				f.unquarantine(ctx, run...)
 			case ctx.Err() != nil || errors.Is(err, ErrClosed):
 				return false
 			default:
@@ -180,10 +219,12 @@ func (f *Follower) catchUp(ctx context.Context, entries []CatalogEntry) bool {
 	}
 }
 
-// follow indexes one segment, retrying with backoff until it succeeds;
-// false when stopped first. s.data, when set, is used for the first
-// attempt; err, when set, is the failure of a first attempt already made.
+// follow indexes one segment, retrying with backoff until it succeeds or
+// is quarantined; false when stopped first. s.data, when set, is used for
+// the first attempt; err, when set, is the failure of a first attempt
+// already made.
 func (f *Follower) follow(ctx context.Context, s fetched, err error) bool {
+	bad := 0 // attempts in a row that found the segment corrupt or missing
 	for attempt := 0; ; attempt++ {
 		if err == nil {
 			if s.data == nil {
@@ -194,19 +235,123 @@ func (f *Follower) follow(ctx context.Context, s fetched, err error) bool {
 			}
 			if err == nil {
 				f.succeeded(1)
+				f.unquarantine(ctx, s)
 				return true
 			}
 		}
 		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 			return false
 		}
+		if f.superseded(s) {
+			// Expired by a sweep, or repaired, since it was listed: the
+			// catalog lists it again (or its tombstone) further on.
+			f.log.WithFields(logrus.Fields{"segment": s.Segment.Key, "seq": s.Seq}).WithError(err).
+				Info("segment no longer at this catalog position; going on")
+			if err := f.ix.skip(s.Seq); err == nil {
+				return true
+			}
+		}
 		f.failed(err)
+		if bad++; !Quarantinable(err) {
+			bad = 0
+		}
+		if q := f.quarantiner(); q != nil && bad >= QuarantineAfter {
+			return f.quarantine(ctx, q, s, err)
+		}
 		f.log.WithFields(logrus.Fields{"segment": s.Segment.Key, "seq": s.Seq, "attempt": attempt + 1}).
 			WithError(err).Error("cannot index segment; retrying")
 		if !sleep(ctx, backoff(attempt)) {
 			return false
 		}
 		s.data, err = nil, nil
+	}
+}
+
+// superseded reports whether the catalog no longer lists s at s.Seq.
+func (f *Follower) superseded(s fetched) bool {
+	if s.Seq == 0 {
+		return false
+	}
+	entries, err := f.cat.SegmentsAfter(s.Seq-1, 1)
+	if err != nil {
+		return false
+	}
+	return len(entries) == 0 || entries[0].Seq != s.Seq || entries[0].Segment.Key != s.Segment.Key
+}
+
+// Quarantinable reports whether err, from reading or indexing a segment,
+// says that storage holds it corrupt (archive.ErrCorrupt: a hash mismatch,
+// an undecodable record) or has lost it (archive.ErrNotFound). Reading it
+// again gives the same answer, unlike a timeout or an unavailable storage,
+// which are retried.
+func Quarantinable(err error) bool {
+	return errors.Is(err, archive.ErrCorrupt) || errors.Is(err, archive.ErrNotFound)
+}
+
+func (f *Follower) quarantiner() Quarantiner {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.q
+}
+
+// quarantine records segment s quarantined for cause, then moves the
+// checkpoint past it. Both are retried until they succeed: a segment is
+// skipped only once every node can see that it was. False when stopped
+// first.
+func (f *Follower) quarantine(ctx context.Context, q Quarantiner, s fetched, cause error) bool {
+	log := f.log.WithFields(logrus.Fields{"segment": s.Segment.Key, "seq": s.Seq, "node": q.ID()})
+	for attempt := 0; ; attempt++ {
+		err := q.QuarantineSegment(ctx, s.Segment.Key, cause.Error())
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		log.WithError(err).Warn("cannot record the quarantine of a corrupt segment yet; retrying")
+		if !sleep(ctx, backoff(attempt)) {
+			return false
+		}
+	}
+	f.quarantined.Add(1)
+	f.mu.Lock()
+	f.lastErr = ""
+	f.mu.Unlock()
+	log.WithFields(logrus.Fields{"severity": "critical", "reason": cause.Error()}).
+		Error("segment quarantined: storage holds it corrupt or has lost it; indexing goes on past it, its records are not searchable on this node until it is repaired (holdfast repair)")
+	for attempt := 0; ; attempt++ {
+		err := f.ix.skip(s.Seq)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+			return false
+		}
+		f.failed(err)
+		log.WithError(err).Error("cannot move the checkpoint past a quarantined segment; retrying")
+		if !sleep(ctx, backoff(attempt)) {
+			return false
+		}
+	}
+}
+
+// unquarantine clears this node's quarantine of segments it has now
+// indexed. A failure is logged and left: a repair clears it too.
+func (f *Follower) unquarantine(ctx context.Context, segs ...fetched) {
+	q := f.quarantiner()
+	if q == nil {
+		return
+	}
+	for _, s := range segs {
+		if !q.IsQuarantined(s.Segment.Key) {
+			continue
+		}
+		log := f.log.WithFields(logrus.Fields{"segment": s.Segment.Key, "seq": s.Seq, "node": q.ID()})
+		if err := q.ClearQuarantine(ctx, s.Segment.Key); err != nil {
+			log.WithError(err).Warn("a quarantined segment is indexed now, but its quarantine cannot be cleared")
+			continue
+		}
+		log.Info("a quarantined segment is indexed now; its quarantine is cleared")
 	}
 }
 
@@ -226,7 +371,8 @@ func (f *Follower) failed(err error) {
 
 // Stats returns the Follower's progress.
 func (f *Follower) Stats() FollowerStats {
-	s := FollowerStats{Checkpoint: f.ix.Checkpoint(), Indexed: f.indexed.Load(), Failures: f.failures.Load()}
+	s := FollowerStats{Checkpoint: f.ix.Checkpoint(), Indexed: f.indexed.Load(), Failures: f.failures.Load(),
+		Quarantined: f.quarantined.Load()}
 	f.mu.Lock()
 	s.LastError = f.lastErr
 	f.mu.Unlock()

@@ -184,4 +184,13 @@ type RebuildInfo struct {
 	At       time.Time `json:"at"`
 	Segments int       `json:"segments"`
 	Records  int       `json:"records"`
+	// Skipped are the segments left out because storage holds them
+	// corrupt.
+	Skipped []SkippedSegment `json:"skipped,omitempty"`
+}
+
+// SkippedSegment is a segment a rebuild left out, and why.
+type SkippedSegment struct {
+	Key    string `json:"key"`
+	Reason string `json:"reason"`
 }

@@ -21,7 +21,8 @@ const SegmentPrefix = "segments/"
 // Rebuild builds a fresh index in dir, which must be missing or empty, from
 // the bucket alone: it lists every object under SegmentPrefix and indexes
 // each one, checking every record against its hash. No catalog is needed.
-// progress, when not nil, is called after each segment.
+// progress, when not nil, is called after each segment. A segment storage
+// holds corrupt is left out and listed in RebuildInfo.Skipped.
 //
 // The rebuilt index has checkpoint 0: it records that it was rebuilt, when
 // and from how many segments (RebuildInfo), not up to which catalog entry.
@@ -31,15 +32,22 @@ const SegmentPrefix = "segments/"
 // arrival order), so the result is the same index; what the rebuild buys is
 // an index that needs no catalog and no running cluster to produce.
 func Rebuild(ctx context.Context, dir string, store archive.ObjectStore, log *logrus.Entry, progress func(done, total int)) error {
+	_, err := RebuildReport(ctx, dir, store, log, progress)
+	return err
+}
+
+// RebuildReport is Rebuild, returning what it recorded: how many segments
+// and records, and the segments it left out.
+func RebuildReport(ctx context.Context, dir string, store archive.ObjectStore, log *logrus.Entry, progress func(done, total int)) (RebuildInfo, error) {
 	if log == nil {
 		log = logrus.NewEntry(logrus.StandardLogger())
 	}
 	existing, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("rebuild: %w", err)
+		return RebuildInfo{}, fmt.Errorf("rebuild: %w", err)
 	}
 	if len(existing) > 0 {
-		return fmt.Errorf("rebuild into %s: %w", dir, ErrNotEmpty)
+		return RebuildInfo{}, fmt.Errorf("rebuild into %s: %w", dir, ErrNotEmpty)
 	}
 	var objs []archive.ObjectInfo
 	err = store.List(ctx, SegmentPrefix, func(oi archive.ObjectInfo) error {
@@ -47,11 +55,11 @@ func Rebuild(ctx context.Context, dir string, store archive.ObjectStore, log *lo
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("rebuild: list segments: %w", err)
+		return RebuildInfo{}, fmt.Errorf("rebuild: list segments: %w", err)
 	}
 	ix, err := Open(Config{Dir: dir}, log)
 	if err != nil {
-		return fmt.Errorf("rebuild: %w", err)
+		return RebuildInfo{}, fmt.Errorf("rebuild: %w", err)
 	}
 	defer ix.Close()
 
@@ -63,14 +71,16 @@ func Rebuild(ctx context.Context, dir string, store archive.ObjectStore, log *lo
 	defer stop()
 	start := time.Now()
 	done, records := 0, 0
+	var skipped []SkippedSegment
 	for done < len(entries) {
 		run, failed := takeRun(ch, RunRecords)
 		if len(run) > 0 {
-			n, err := ix.indexRun(run)
+			n, bad, err := ix.rebuildRun(run, log)
 			if err != nil {
-				return fmt.Errorf("rebuild: %w", err)
+				return RebuildInfo{}, fmt.Errorf("rebuild: %w", err)
 			}
 			records += n
+			skipped = append(skipped, bad...)
 			for range run {
 				done++
 				if progress != nil {
@@ -79,21 +89,48 @@ func Rebuild(ctx context.Context, dir string, store archive.ObjectStore, log *lo
 			}
 		}
 		if failed != nil {
-			return fmt.Errorf("rebuild: %w", failed.err)
+			return RebuildInfo{}, fmt.Errorf("rebuild: %w", failed.err)
 		}
 		if len(run) == 0 {
-			return fmt.Errorf("rebuild: %w", ctx.Err())
+			return RebuildInfo{}, fmt.Errorf("rebuild: %w", ctx.Err())
 		}
 	}
-	info := RebuildInfo{At: time.Now().UTC(), Segments: len(objs), Records: records}
-	b, _ := json.Marshal(info) // a time and two ints: cannot fail
+	info := RebuildInfo{At: time.Now().UTC(), Segments: len(objs), Records: records, Skipped: skipped}
+	b, _ := json.Marshal(info) // times, ints and strings: cannot fail
 	err = ix.meta.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyRebuilt, b) })
 	if err != nil {
-		return fmt.Errorf("rebuild: record: %w", err)
+		return RebuildInfo{}, fmt.Errorf("rebuild: record: %w", err)
 	}
-	log.WithFields(logrus.Fields{"segments": len(objs), "records": records, "took": time.Since(start).Round(time.Millisecond)}).
+	log.WithFields(logrus.Fields{"segments": len(objs), "records": records, "skipped": len(skipped), "took": time.Since(start).Round(time.Millisecond)}).
 		Info("index rebuilt")
-	return ix.Close()
+	return info, ix.Close()
+}
+
+// rebuildRun indexes a run of segments; when that fails, one at a time,
+// leaving out (and returning) each that storage holds corrupt, so that one
+// bad object does not stop a rebuild. The catalog still lists a skipped
+// segment: the node's indexer quarantines it once the node runs again.
+func (ix *Index) rebuildRun(run []fetched, log *logrus.Entry) (int, []SkippedSegment, error) {
+	n, err := ix.indexRun(run)
+	if err == nil || len(run) == 1 && !Quarantinable(err) {
+		return n, nil, err
+	}
+	n = 0
+	var skipped []SkippedSegment
+	for _, f := range run {
+		m, err := ix.indexRun([]fetched{f})
+		switch {
+		case err == nil:
+			n += m
+		case Quarantinable(err):
+			skipped = append(skipped, SkippedSegment{Key: f.Segment.Key, Reason: err.Error()})
+			log.WithFields(logrus.Fields{"segment": f.Segment.Key, "severity": "critical", "reason": err.Error()}).
+				Error("segment left out of the rebuilt index: storage holds it corrupt")
+		default:
+			return n, skipped, err
+		}
+	}
+	return n, skipped, nil
 }
 
 // Rebuilt returns how the index was rebuilt, and false when it was built

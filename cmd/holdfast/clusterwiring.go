@@ -58,6 +58,28 @@ func (c clusterAdmin) LeaderLastSeq(ctx context.Context) (uint64, error) {
 	return seq, clusterErr(err)
 }
 
+var _ gateway.Quarantine = clusterAdmin{}
+
+func (c clusterAdmin) Quarantined() ([]gateway.QuarantinedSegment, error) {
+	qs, err := c.node.Quarantined()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gateway.QuarantinedSegment, len(qs))
+	for i, q := range qs {
+		out[i] = gateway.QuarantinedSegment{Segment: q.Segment, Seq: q.Seq, Node: q.Node, Reason: q.Reason, At: q.At}
+	}
+	return out, nil
+}
+
+func (c clusterAdmin) RepairSegment(ctx context.Context, key, by string) error {
+	err := c.node.RepairSegment(ctx, key, by)
+	if errors.Is(err, cluster.ErrNotFound) {
+		return fmt.Errorf("%w: %w", gateway.ErrNotQuarantined, err)
+	}
+	return clusterErr(err)
+}
+
 // clusterErr maps the cluster's sentinels onto the gateway's.
 func clusterErr(err error) error {
 	switch {

@@ -29,6 +29,8 @@ Usage:
                                       resumable (run it again), idempotent, with a progress bar and a summary
   holdfast search [flags] QUERY       search the archive (words, "phrases", field:value, -exclude, date ranges)
   holdfast reindex [-config FILE]     rebuild this node's index from storage alone (daemon stopped)
+  holdfast repair [-all] [SEGMENT...] list quarantined segments (corrupt in storage, indexed past); with
+                                      keys or -all, have every node's indexer read them again (admin)
   holdfast hold create -matter M -reason R [-custodians IDS] [-conversations IDS] [-query Q] [-from D] [-to D]
   holdfast hold list | show ID | release [-reason R] ID
                                       legal holds: S3 legal hold on every segment with a matching message
@@ -75,6 +77,8 @@ func run(ctx context.Context, args []string) error {
 		return runSearch(ctx, rest)
 	case "reindex":
 		return runReindex(ctx, rest)
+	case "repair":
+		return runRepair(ctx, rest)
 	case "import":
 		return runImport(ctx, rest)
 	case "hold":

@@ -47,10 +47,17 @@ func runReindex(ctx context.Context, args []string) error {
 	}
 	bar := newProgress(os.Stderr, "segments", *quiet)
 	start := time.Now()
-	if err := index.Rebuild(ctx, tmp, store, log.WithField("component", "reindex"), bar.update); err != nil {
+	info, err := index.RebuildReport(ctx, tmp, store, log.WithField("component", "reindex"), bar.update)
+	if err != nil {
 		return fmt.Errorf("rebuild index: %w", err)
 	}
 	bar.done()
+	for _, s := range info.Skipped {
+		fmt.Fprintf(os.Stderr, "left out, corrupt in storage: %s: %s\n", s.Key, s.Reason)
+	}
+	if n := len(info.Skipped); n > 0 {
+		fmt.Fprintf(os.Stderr, "%d segments left out: once the node runs, its indexer quarantines them (holdfast repair lists them)\n", n)
+	}
 	old := fmt.Sprintf("%s.old-%s", target, time.Now().UTC().Format("20060102T150405"))
 	if _, err := os.Stat(target); err == nil {
 		if err := os.Rename(target, old); err != nil {

@@ -194,7 +194,7 @@ func printSweeps(asJSON bool, sweeps ...cluster.Sweep) error {
 		return printJSON(sweeps)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tDRY\tEXAMINED\tDELETED (MSGS, BYTES)\tHELD\tREFUSED\tFAILED\tSTARTED")
+	fmt.Fprintln(tw, "ID\tSTATE\tDRY\tEXAMINED\tDELETED (MSGS, BYTES)\tHELD\tREFUSED\tFAILED\tSTARTED\tPROTECTED")
 	for _, s := range sweeps {
 		del := s.Deleted
 		if s.DryRun {
@@ -204,8 +204,9 @@ func printSweeps(asJSON bool, sweeps ...cluster.Sweep) error {
 		if s.Error != "" {
 			state += ": " + s.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%d (%d, %d)\t%d\t%d\t%d\t%s\n", s.ID, state, s.DryRun, s.Examined.Segments,
-			del.Segments, del.Messages, del.Bytes, s.SkippedHeld.Segments, s.Refused.Segments, s.Failed.Segments, s.StartedAt.Format(time.DateTime))
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%d (%d, %d)\t%d\t%d\t%d\t%s\t%d\n", s.ID, state, s.DryRun, s.Examined.Segments,
+			del.Segments, del.Messages, del.Bytes, s.SkippedHeld.Segments, s.Refused.Segments, s.Failed.Segments, s.StartedAt.Format(time.DateTime),
+			s.Protected.Segments)
 	}
 	return tw.Flush()
 }

@@ -19,6 +19,7 @@ import (
 func startRetention(node *cluster.Node, gw *gateway.Gateway, store archive.ObjectStore, r config.Retention, log *logrus.Entry) {
 	node.RunRetention(cluster.Retention{
 		Store: store, Matcher: gw, SweepEvery: time.Duration(r.SweepEvery), Report: gw.AuditSweep, Log: log,
+		AuditUntil: gw.AuditRetainUntil,
 	})
 	node.RunWhileLeader("policies-from-config", func(ctx context.Context) {
 		syncConfigPolicies(ctx, node, r.PolicySet(), log)

@@ -75,6 +75,7 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("open catalog: %w", err)
 	}
 	follower := index.NewFollower(ix, node, store, log.WithField("component", "indexer"))
+	follower.SetQuarantiner(node) // a corrupt segment is quarantined, not retried for ever
 	follower.Start(ctx)
 
 	// 5. The gateway: spool, ledger, uploader and HTTP API.
@@ -222,7 +223,7 @@ func gatewayConfig(cfg config.Config) gateway.Config {
 		SpoolMaxBytes: int64(cfg.Spool.MaxBytes), SegmentMaxBytes: int64(cfg.Segment.MaxBytes),
 		SegmentMaxAge: time.Duration(cfg.Segment.MaxAge), Retention: cfg.Retention.Default,
 		RetentionFloor: time.Duration(cfg.Retention.Floor), Tokens: tokens,
-		BasePolicies: cfg.Retention.PolicySet(), CompilePolicies: cfg.Retention.Rules,
+		BasePolicies: cfg.Retention.PolicySet(), CompilePolicies: cfg.Rules,
 		SearchTimeout: time.Duration(cfg.Search.Timeout), SearchesPerCaller: cfg.Search.MaxConcurrentPerCaller,
 		SearchMaxQueryBytes: int(cfg.Search.MaxQueryBytes),
 		ReadTimeout:         time.Duration(cfg.HTTP.ReadTimeout), ReadHeaderTimeout: time.Duration(cfg.HTTP.ReadHeaderTimeout),
