@@ -52,6 +52,9 @@ type Config struct {
 	Tokens          []Token
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// AckStoredTimeout bounds an ?ack=stored wait (spool.ack_stored_timeout);
+	// 0 means DefaultAckStoredTimeout.
+	AckStoredTimeout time.Duration
 }
 
 // Deps are the components a gateway works with.
@@ -123,6 +126,9 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.AckStoredTimeout <= 0 {
+		cfg.AckStoredTimeout = DefaultAckStoredTimeout
 	}
 	if cfg.CompilePolicies == nil {
 		cfg.CompilePolicies = func(set archive.PolicySet) (archive.Rules, error) {

@@ -152,10 +152,10 @@ func (g *Gateway) accept(ctx context.Context, decoded []journal.Record, now time
 	if e != nil {
 		return nil, e
 	}
-	if stored && last > 0 {
-		if err := g.uploader.waitStored(ctx, last); err != nil {
-			return nil, &APIError{Status: http.StatusGatewayTimeout, Code: CodeStoreTimedOut,
-				Message: "the messages are spooled and will be stored, but storage did not confirm before the request ended"}
+	if stored {
+		// Duplicates too: their earlier copies may still be spooled.
+		if e := g.waitRecordsStored(ctx, recs, last); e != nil {
+			return nil, e
 		}
 	}
 	return recs, nil

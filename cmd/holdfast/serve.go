@@ -220,5 +220,6 @@ func gatewayConfig(cfg config.Config) gateway.Config {
 		SegmentMaxAge: time.Duration(cfg.Segment.MaxAge), Retention: cfg.Retention.Default,
 		RetentionFloor: time.Duration(cfg.Retention.Floor), Tokens: tokens,
 		BasePolicies: cfg.Retention.PolicySet(), CompilePolicies: cfg.Retention.Rules,
+		AckStoredTimeout: time.Duration(cfg.Spool.AckStoredTimeout),
 	}
 }
