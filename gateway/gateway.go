@@ -251,6 +251,13 @@ func (g *Gateway) Start(ctx context.Context) error {
 	}
 	uctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
+	if p, ok := g.store.(pinger); ok {
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			g.uploader.health.probe(uctx, p)
+		}()
+	}
 	g.wg.Add(2)
 	go func() {
 		defer g.wg.Done()

@@ -383,10 +383,9 @@ func (g *Gateway) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 func (g *Gateway) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	status := map[string]any{"spool_bytes": g.spool.Size(), "spool_max_bytes": g.cfg.SpoolMaxBytes}
 	code := http.StatusOK
-	if err := g.uploader.StorageErr(); err != nil {
-		status["storage"] = "unreachable: " + err.Error()
-	} else {
-		status["storage"] = "ok"
+	status["storage"] = g.uploader.health.describe()
+	if err, since := g.uploader.health.state(); err != nil {
+		status["storage_unreachable_since"] = since.UTC().Format(time.RFC3339)
 	}
 	if g.spoolFull.Load() {
 		code = http.StatusServiceUnavailable

@@ -198,12 +198,12 @@ func openStore(ctx context.Context, cfg config.Config, log *logrus.Logger) (arch
 		return st, nil
 	default:
 		c := cfg.Storage.S3
-		st, err := s3.Open(ctx, s3.Config{Endpoint: c.Endpoint, Bucket: c.Bucket, AccessKey: c.AccessKey,
+		st, err := s3.Connect(s3.Config{Endpoint: c.Endpoint, Bucket: c.Bucket, AccessKey: c.AccessKey,
 			SecretKey: c.SecretKey, Region: c.Region, Secure: c.Secure}, log.WithField("component", "s3"))
 		if err != nil {
 			return nil, fmt.Errorf("open storage: %w", err)
 		}
-		return st, nil
+		return st, checkStorageAtStart(ctx, st, c.Endpoint, c.Bucket, log)
 	}
 }
 
