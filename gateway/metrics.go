@@ -41,6 +41,7 @@ type metrics struct {
 	storageUp          gauge
 	spoolBytes         func() int64
 	spoolPendingRecord func() int64
+	ledgerReplay       func() int64
 	index              func() index.FollowerStats
 }
 
@@ -65,6 +66,9 @@ func (m *metrics) writeTo(w io.Writer) {
 	}
 	if m.spoolPendingRecord != nil {
 		all = append(all, metric{"holdfast_spool_records", "Records in the spool not yet in storage.", "gauge", m.spoolPendingRecord()})
+	}
+	if m.ledgerReplay != nil {
+		all = append(all, metric{"holdfast_ledger_replay_records", "Spooled records a restart would replay into the ledger now (those after its checkpoint).", "gauge", m.ledgerReplay()})
 	}
 	if m.index != nil {
 		st := m.index()

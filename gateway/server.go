@@ -196,7 +196,7 @@ func (g *Gateway) spoolRecords(ctx context.Context, recs []*record) (uint64, *AP
 	if len(data) == 0 {
 		return 0, nil
 	}
-	_, last, err := g.spool.Append(ctx, data)
+	first, last, err := g.spool.Append(ctx, data)
 	if err != nil {
 		g.ledger.release(recs)
 		switch {
@@ -222,8 +222,11 @@ func (g *Gateway) spoolRecords(ctx context.Context, recs []*record) (uint64, *AP
 	}
 	if err := g.ledger.commit(fresh, lsns); err != nil {
 		// The records are durable in the spool and re-enter the ledger
-		// from it at the next start: the ack still holds.
+		// from it at the next start: the ack still holds. The ledger
+		// checkpoint stops short of them until then.
 		g.log.WithError(err).Error("record accepted messages in ledger")
+	} else {
+		g.applied.mark(first, last)
 	}
 	g.metrics.messagesAccepted.add(int64(len(fresh)))
 	return last, nil
