@@ -38,10 +38,10 @@ func (l *ledger) notifyChanged() {
 // the spool LSN it waits at for upload (0 once stored). It fails with
 // errVersionGone when that request ended without spooling it.
 func (l *ledger) awaitVersion(ctx context.Context, r *record) (uint64, error) {
-	key := string(eventKey(r.msg.ID, r.event))
+	key := eventKey(r.msg.ID, r.event)
 	for {
 		l.mu.Lock()
-		_, held := l.pending[key]
+		_, held := l.pending[string(key)]
 		changed := l.changed
 		l.mu.Unlock()
 		// Read after looking at the reservation: commit writes the

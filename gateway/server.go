@@ -387,7 +387,7 @@ func (g *Gateway) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	status := map[string]any{"spool_bytes": g.spool.Size(), "spool_max_bytes": g.cfg.SpoolMaxBytes}
 	code := http.StatusOK
 	status["storage"] = g.uploader.health.describe()
-	if err, since := g.uploader.health.state(); err != nil {
+	if since, err := g.uploader.health.state(); err != nil {
 		status["storage_unreachable_since"] = since.UTC().Format(time.RFC3339)
 	}
 	if g.spoolFull.Load() {

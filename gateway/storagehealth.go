@@ -54,11 +54,11 @@ func (h *storageHealth) set(err error) {
 	}
 }
 
-// state is the last storage error and since when storage has failed.
-func (h *storageHealth) state() (error, time.Time) {
+// state is since when storage has failed and the last storage error.
+func (h *storageHealth) state() (time.Time, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.err, h.since
+	return h.since, h.err
 }
 
 // idle reports whether no storage call finished in the last d.
@@ -70,7 +70,7 @@ func (h *storageHealth) idle(d time.Duration) bool {
 
 // describe is /readyz's word on storage: "ok", or "unreachable for 12 s: …".
 func (h *storageHealth) describe() string {
-	err, since := h.state()
+	since, err := h.state()
 	if err == nil {
 		return "ok"
 	}

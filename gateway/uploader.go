@@ -122,7 +122,7 @@ func (u *uploader) setStoreErr(err error) { u.health.set(err) }
 
 // StorageErr is the last storage error, or nil when the last attempt worked.
 func (u *uploader) StorageErr() error {
-	err, _ := u.health.state()
+	_, err := u.health.state()
 	return err
 }
 
