@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // TestAckStoredWaitsForDuplicates is Found 10 of issue 11: with MinIO
@@ -39,11 +40,17 @@ func TestAckStoredWaitsForDuplicates(t *testing.T) {
 		t.Fatalf("?ack=stored of duplicates still spooled, storage stopped: %d (Retry-After %q), want 503 with Retry-After", code, retry)
 	}
 
+	// With storage back the sender retries, as a 503 asks it to, until
+	// the answer is 202.
 	m.start()
-	code, _, again, err := d.post("/v1/messages?ack=stored", batch.Bytes())
-	if err != nil || code != http.StatusAccepted {
-		t.Fatalf("?ack=stored with storage back: %d %v", code, err)
-	}
+	var again []accepted
+	waitUntil(t, "?ack=stored to answer 202 with storage back", 60*time.Second, func() bool {
+		code, _, again, err = d.post("/v1/messages?ack=stored", batch.Bytes())
+		if err != nil || (code != http.StatusAccepted && code != http.StatusServiceUnavailable) {
+			t.Fatalf("?ack=stored with storage back: %d %v", code, err)
+		}
+		return code == http.StatusAccepted
+	})
 	// Answered: so every record of the request is in the bucket now.
 	counts, _ := bucketRecords(t, minioClient(t, m.env), bucket)
 	for i, a := range again {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"path/filepath"
@@ -93,8 +94,21 @@ func TestAckStoredWaitsForSpooledDuplicates(t *testing.T) {
 	if code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || !strings.Contains(string(b), CodeStoreTimedOut) {
 		t.Fatalf("?ack=stored of spooled duplicates with storage down: %d %v %s", code, h, b)
 	}
+	// Storage back: the sender retries on 503 until it gets its 202.
 	store.down.Store(false)
-	again := n.ingest("/v1/messages?ack=stored", "", body)
+	var again []accepted
+	waitFor(t, "?ack=stored to answer 202", func() bool {
+		code, _, b := n.do(http.MethodPost, "/v1/messages?ack=stored", RoleIngest, "", body)
+		if code == http.StatusServiceUnavailable {
+			return false
+		}
+		var a ingestAnswer
+		if code != http.StatusAccepted || json.Unmarshal(b, &a) != nil {
+			t.Fatalf("?ack=stored with storage back: %d %s", code, b)
+		}
+		again = a.Accepted
+		return true
+	})
 	got := storedRecords(t, store)
 	for i, a := range again {
 		if !a.Duplicate || a.SHA256 != first[i].SHA256 {
