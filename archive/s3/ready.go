@@ -29,9 +29,14 @@ const (
 // not checked.
 type bucketCheck struct {
 	region string
-	mu     sync.Mutex // one check at a time
 	ok     atomic.Bool
-	failed bool // the last check failed; under mu
+
+	mu sync.Mutex
+	// running is closed when the check in progress ends, nil when none
+	// runs: calls arriving meanwhile share its outcome rather than queue
+	// behind it, each waiting for a hung server in turn.
+	running chan struct{}
+	err     error // outcome of the last check
 }
 
 // Connect returns a Store for cfg without talking to the server: the
@@ -48,22 +53,40 @@ func (s *Store) Check(ctx context.Context) error {
 	if s.check.ok.Load() {
 		return nil
 	}
-	s.check.mu.Lock()
-	defer s.check.mu.Unlock()
-	if s.check.ok.Load() {
+	c := &s.check
+	c.mu.Lock()
+	if running := c.running; running != nil {
+		c.mu.Unlock()
+		select {
+		case <-running:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.err
+	}
+	if c.ok.Load() {
+		c.mu.Unlock()
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	if err := s.ensureBucket(ctx, s.check.region); err != nil {
-		s.check.failed = true
-		return err
-	}
-	if s.check.failed {
+	running := make(chan struct{})
+	c.running = running
+	failedBefore := c.err != nil
+	c.mu.Unlock()
+
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	err := s.ensureBucket(cctx, c.region)
+	cancel()
+	if err == nil && failedBefore {
 		s.log.Info("storage reachable: bucket checked, Object Lock enabled")
 	}
-	s.check.ok.Store(true)
-	return nil
+	c.mu.Lock()
+	c.err, c.running = err, nil
+	c.ok.Store(err == nil)
+	close(running)
+	c.mu.Unlock()
+	return err
 }
 
 // begin checks the bucket when that has not succeeded yet and bounds the

@@ -14,8 +14,8 @@ import (
 )
 
 // hungServer accepts connections and never answers, as a SIGSTOPped
-// MinIO does.
-func hungServer(t *testing.T) string {
+// MinIO does; accepted counts the connections it took.
+func hungServer(t *testing.T) (addr string, accepted func() int) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -45,13 +45,18 @@ func hungServer(t *testing.T) string {
 			c.Close()
 		}
 	})
-	return ln.Addr().String()
+	return ln.Addr().String(), func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(conns)
+	}
 }
 
 // Connect does not talk to the server, and every call against a server
 // that hangs ends by its deadline instead of waiting for it.
 func TestCallsAgainstAHungServerEndByTheirDeadline(t *testing.T) {
-	st, err := s3.Connect(s3.Config{Endpoint: hungServer(t), Bucket: "hung-bucket", AccessKey: "k", SecretKey: "s",
+	addr, _ := hungServer(t)
+	st, err := s3.Connect(s3.Config{Endpoint: addr, Bucket: "hung-bucket", AccessKey: "k", SecretKey: "s",
 		RequestTimeout: 300 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -98,5 +103,39 @@ func TestConnectedStoreChecksTheBucketOnFirstUse(t *testing.T) {
 	}
 	if _, err := s3.Connect(s3.Config{Endpoint: "", Bucket: "b"}, nil); err == nil {
 		t.Fatal("Connect without an endpoint succeeded")
+	}
+}
+
+// Calls made while a check of a hung server runs share its outcome: they
+// do not queue behind it, each waiting out the deadline in turn.
+func TestConcurrentCallsShareOneBucketCheck(t *testing.T) {
+	addr, accepted := hungServer(t)
+	st, err := s3.Connect(s3.Config{Endpoint: addr, Bucket: "hung-bucket", AccessKey: "k", SecretKey: "s",
+		RequestTimeout: time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const calls = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, calls)
+	for range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := st.Stat(context.Background(), "k")
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err == nil {
+			t.Fatal("a call against a hung server succeeded")
+		}
+	}
+	// One shared check sends one request (the client may retry it once);
+	// checks one after another would each open a connection of their own.
+	if n := accepted(); n >= calls {
+		t.Fatalf("%d concurrent calls opened %d connections: each ran a bucket check of its own", calls, n)
 	}
 }
