@@ -63,6 +63,10 @@ type appliedTracker struct {
 	next uint64            // the lowest LSN not known to be applied
 	done map[uint64]uint64 // first → last of ranges applied beyond next
 	cp   uint64            // the checkpoint written
+	// frozen is set when a range will never be applied (a ledger commit
+	// failed): next stays below it until a restart replays it, and later
+	// ranges are no longer kept.
+	frozen bool
 }
 
 // newAppliedTracker starts a tracker with everything before next applied
@@ -88,7 +92,7 @@ func (a *appliedTracker) setCheckpointed(lsn uint64) {
 func (a *appliedTracker) mark(first, last uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if last < a.next {
+	if last < a.next || a.frozen {
 		return
 	}
 	a.done[first] = last
@@ -100,6 +104,19 @@ func (a *appliedTracker) mark(first, last uint64) {
 		delete(a.done, a.next)
 		a.next = l + 1
 	}
+}
+
+// freeze records that the records from first on will not all be applied
+// before a restart; it reports whether it was not frozen already.
+func (a *appliedTracker) freeze(first uint64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.frozen || first < a.next {
+		return false
+	}
+	a.frozen = true
+	clear(a.done)
+	return true
 }
 
 // upTo is the highest LSN up to which every record is applied.

@@ -137,3 +137,21 @@ func TestRestartReplaysWhatTheLedgerLostAfterTheCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// A range that will not be applied before a restart holds the checkpoint
+// below it for good, and later ranges are not kept.
+func TestAppliedTrackerFreezesBelowARangeNeverApplied(t *testing.T) {
+	a := newAppliedTracker(1)
+	a.mark(1, 4)
+	if !a.freeze(5) {
+		t.Fatal("first freeze reported as a repeat")
+	}
+	a.mark(9, 12)
+	a.mark(5, 8) // would close the gap, but 5.. was never applied
+	if a.upTo() != 4 || len(a.done) != 0 {
+		t.Fatalf("frozen tracker at %d with %d ranges kept, want 4 and none", a.upTo(), len(a.done))
+	}
+	if a.freeze(13) {
+		t.Fatal("second freeze reported as the first")
+	}
+}

@@ -225,6 +225,9 @@ func (g *Gateway) spoolRecords(ctx context.Context, recs []*record) (uint64, *AP
 		// from it at the next start: the ack still holds. The ledger
 		// checkpoint stops short of them until then.
 		g.log.WithError(err).Error("record accepted messages in ledger")
+		if g.applied.freeze(first) {
+			g.log.WithField("checkpoint", g.applied.upTo()).Warn("ledger checkpoint frozen until restart, which replays the spool from it")
+		}
 	} else {
 		g.applied.mark(first, last)
 	}
