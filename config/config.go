@@ -189,7 +189,13 @@ type FS struct {
 // Spool is the local fsync'd queue in front of storage.
 type Spool struct {
 	MaxBytes Size `yaml:"max_bytes"` // beyond it ingest answers 503 / SMTP 451
+	// AckStoredTimeout bounds how long ?ack=stored waits for storage to
+	// confirm a request's records before answering 503 + Retry-After.
+	AckStoredTimeout Duration `yaml:"ack_stored_timeout"`
 }
+
+// DefaultAckStoredTimeout is spool.ack_stored_timeout.
+const DefaultAckStoredTimeout = Duration(30 * time.Second)
 
 // Segment says when the open segment is sealed and stored.
 type Segment struct {
@@ -271,7 +277,7 @@ func Default() Config {
 		Cluster: Cluster{RaftListen: DefaultRaftListen, HandshakeTimeout: DefaultHandshakeTimeout,
 			MaxHandshakes: DefaultMaxHandshakes, MaxHandshakesPerAddr: DefaultMaxHandshakesPerAddr},
 		Storage:   Storage{Kind: DefaultStorageKind, S3: S3{Endpoint: DefaultS3Endpoint, Bucket: DefaultS3Bucket}},
-		Spool:     Spool{MaxBytes: DefaultSpoolMaxBytes},
+		Spool:     Spool{MaxBytes: DefaultSpoolMaxBytes, AckStoredTimeout: DefaultAckStoredTimeout},
 		SMTP:      SMTP{MaxBytes: DefaultSMTPMaxBytes},
 		Segment:   Segment{MaxBytes: DefaultSegmentBytes, MaxAge: DefaultSegmentAge},
 		Retention: Retention{Default: retain, Floor: DefaultRetainFloor, DirectChat: archive.DirectLongest, SweepEvery: DefaultSweepEvery},

@@ -248,6 +248,8 @@ func (c *Config) validateSizes() error {
 		return bad("segment.max_age", "%v: want %v to %v", s.MaxAge, MinSegmentAge, MaxSegmentAge)
 	case c.Spool.MaxBytes < s.MaxBytes:
 		return bad("spool.max_bytes", "%v: want at least segment.max_bytes (%v)", c.Spool.MaxBytes, s.MaxBytes)
+	case c.Spool.AckStoredTimeout < 0:
+		return bad("spool.ack_stored_timeout", "%v: must not be negative (0 means the default, %v)", c.Spool.AckStoredTimeout, DefaultAckStoredTimeout)
 	}
 	return nil
 }

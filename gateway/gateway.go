@@ -87,6 +87,9 @@ type Config struct {
 	// before its segment is stored (see VersionClaimer): only for
 	// measuring what the claim costs (holdfast bench ingest).
 	NoVersionClaims bool
+	// AckStoredTimeout bounds an ?ack=stored wait (spool.ack_stored_timeout);
+	// 0 means DefaultAckStoredTimeout.
+	AckStoredTimeout time.Duration
 }
 
 // Deps are the components a gateway works with.
@@ -143,6 +146,12 @@ type Gateway struct {
 	replay *journal.ReplayCache
 	// denials aggregates refused requests into audit records.
 	denials *denials
+	// applied follows which spooled records are in the ledger, for the
+	// ledger checkpoint (checkpoint.go).
+	applied *appliedTracker
+	// replayed is how many spooled records the start replayed into the
+	// ledger.
+	replayed int
 
 	srv      *http.Server
 	ln       net.Listener
@@ -170,6 +179,9 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 	}
 	if cfg.SearchesPerCaller == 0 {
 		cfg.SearchesPerCaller = DefaultSearchesPerCaller
+	}
+	if cfg.AckStoredTimeout <= 0 {
+		cfg.AckStoredTimeout = DefaultAckStoredTimeout
 	}
 	if cfg.CompilePolicies == nil {
 		cfg.CompilePolicies = func(set archive.PolicySet) (archive.Rules, error) {
@@ -216,6 +228,7 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 	}
 	g.metrics.spoolBytes = g.spool.Size
 	g.metrics.spoolPendingRecord = func() int64 { return int64(g.spool.LastLSN() + 1 - g.spool.Watermark()) }
+	g.metrics.ledgerReplay = g.replayBacklog
 	g.metrics.storageUp.set(1)
 	if deps.Indexed != nil {
 		g.metrics.index = deps.Indexed.Stats
@@ -241,12 +254,18 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 // existed already. It is never stored in the clear: show it once.
 func (g *Gateway) AdminToken() string { return g.admin }
 
-// replaySpool re-enters every record still in the spool into the ledger:
-// the ledger is written without fsync, the spool is the durable copy.
+// replaySpool re-enters into the ledger the spooled records it may have
+// lost — the ledger is written without fsync, the spool is the durable
+// copy — which are those after the ledger checkpoint (checkpoint.go).
 func (g *Gateway) replaySpool() error {
 	ctx := context.Background()
+	start := time.Now()
+	from, err := g.replayFrom()
+	if err != nil {
+		return err
+	}
 	var n int
-	for next := g.spool.Watermark(); next <= g.spool.LastLSN(); {
+	for next := from; next <= g.spool.LastLSN(); {
 		recs, err := g.spool.Read(ctx, next, DefaultBatchRecords, 16<<20)
 		if err != nil {
 			return fmt.Errorf("replay spool from %d: %w", next, err)
@@ -270,10 +289,19 @@ func (g *Gateway) replaySpool() error {
 			n++
 		}
 	}
-	if n > 0 {
-		g.log.WithFields(logrus.Fields{"records": n, "from": g.spool.Watermark()}).Info("spooled records awaiting upload")
+	last := g.spool.LastLSN()
+	// Synced: every record spooled is now in the ledger for good.
+	if err := g.ledger.setCheckpoint(last); err != nil {
+		return err
 	}
-	return g.ledger.Sync()
+	if pending := last + 1 - g.spool.Watermark(); pending > 0 || n > 0 {
+		g.log.WithFields(logrus.Fields{
+			"awaiting_upload": pending, "spool_bytes": g.spool.Size(), "replayed": n, "replayed_from": from,
+			"took_ms": time.Since(start).Milliseconds(),
+		}).Info("spooled records awaiting upload; replayed into the ledger only those after its checkpoint")
+	}
+	g.applied, g.replayed = newAppliedTracker(last+1), n
+	return nil
 }
 
 // Start listens on cfg.Listen and starts the uploader.
@@ -295,7 +323,18 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.srv = g.httpServer()
 	uctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
-	g.wg.Add(3)
+	if p, ok := g.store.(pinger); ok {
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			g.uploader.health.probe(uctx, p)
+		}()
+	}
+	g.wg.Add(4)
+	go func() {
+		defer g.wg.Done()
+		(&checkpointer{ledger: g.ledger, applied: g.applied, log: g.log}).run(uctx)
+	}()
 	go func() {
 		defer g.wg.Done()
 		g.uploader.run(uctx)

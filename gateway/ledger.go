@@ -100,6 +100,12 @@ type record struct {
 	explicit  bool   // the sender gave the version
 	event     string // idempotency key within the message id
 	duplicate bool   // already archived: answered, not stored again
+	// For a duplicate: spooledAt is the spool LSN of the version it
+	// repeats while that version waits for upload (0 once it is stored),
+	// and inflight says that another request reserved that version and
+	// has not spooled it yet. ?ack=stored waits on both (ledgerwait.go).
+	spooledAt uint64
+	inflight  bool
 }
 
 type ledger struct {
@@ -110,6 +116,9 @@ type ledger struct {
 	maxVer  map[string]int // id → highest reserved version
 	holds   map[string]int // id → reservations pending
 	ids     *idFilter      // every id held or reserved, once filled
+	// changed is closed and replaced whenever reservations end (commit
+	// or release), for awaitVersion.
+	changed chan struct{}
 
 	// fill owns the goroutine that fills ids from Pebble at open.
 	cancel context.CancelFunc
@@ -130,7 +139,7 @@ func openLedger(dir string) (*ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
-	l := &ledger{db: db, pending: map[string]int{}, maxVer: map[string]int{}, holds: map[string]int{}, ids: newIDFilter()}
+	l := &ledger{db: db, pending: map[string]int{}, maxVer: map[string]int{}, holds: map[string]int{}, ids: newIDFilter(), changed: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
 	l.wg.Add(1)
@@ -272,7 +281,7 @@ func (l *ledger) assignOne(r *record) (string, *APIError) {
 	m := &r.msg
 	ek := eventKey(m.ID, r.event)
 	if v, ok := l.pending[string(ek)]; ok {
-		r.duplicate, m.Version = true, v
+		r.duplicate, r.inflight, m.Version = true, true, v
 		return "", nil
 	}
 	// An id the ledger has never held nor reserved has no event, no
@@ -325,9 +334,14 @@ func (l *ledger) findEvent(r *record, ek []byte) (dup bool, _ *APIError) {
 			return false, nil
 		}
 		r.duplicate, m.Version = true, int(binary.BigEndian.Uint32(raw))
-		if e, err := l.version(m.ID, m.Version); err == nil {
-			m.SHA256 = e.SHA256
+		e, err := l.version(m.ID, m.Version)
+		if err != nil {
+			// The event is recorded but its version cannot be read:
+			// ?ack=stored looks it up again before answering.
+			r.inflight = true
+			return true, nil
 		}
+		m.SHA256, r.spooledAt = e.SHA256, spooledAt(&e)
 		return true, nil
 	}
 	raw, found, err := l.get(versionKey(m.ID, m.Version))
@@ -344,7 +358,10 @@ func (l *ledger) findEvent(r *record, ek []byte) (dup bool, _ *APIError) {
 	if e.Event != r.event {
 		return false, versionConflict(r)
 	}
-	r.duplicate, m.SHA256 = true, e.SHA256
+	if err := l.resolve(&e); err != nil {
+		return false, ledgerUnreadable(err)
+	}
+	r.duplicate, m.SHA256, r.spooledAt = true, e.SHA256, spooledAt(&e)
 	return true, nil
 }
 
@@ -426,6 +443,7 @@ func (l *ledger) forget(recs []*record) {
 			delete(l.maxVer, id)
 		}
 	}
+	l.notifyChanged()
 }
 
 // release forgets the reservations of records.
@@ -438,6 +456,7 @@ func (l *ledger) release(recs []*record) {
 		}
 	}
 	l.recomputeMax()
+	l.notifyChanged()
 }
 
 // commit records spooled versions (with their LSN) and drops their

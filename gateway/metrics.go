@@ -46,6 +46,7 @@ type metrics struct {
 	storageUp          gauge
 	spoolBytes         func() int64
 	spoolPendingRecord func() int64
+	ledgerReplay       func() int64
 	index              func() index.FollowerStats
 	// The webhook replay cache (see limits.go).
 	webhookReplays counter
@@ -87,6 +88,9 @@ func (m *metrics) writeTo(w io.Writer) {
 		all = append(all,
 			metric{"holdfast_webhook_replay_cache_entries", "Webhook signatures remembered by the replay cache.", "gauge", m.replayEntries()},
 			metric{"holdfast_webhook_replay_cache_evictions_total", "Signatures forgotten before their window closed because the replay cache was full.", "counter", m.replayEvicted()})
+	}
+	if m.ledgerReplay != nil {
+		all = append(all, metric{"holdfast_ledger_replay_records", "Spooled records a restart would replay into the ledger now (those after its checkpoint).", "gauge", m.ledgerReplay()})
 	}
 	if m.index != nil {
 		st := m.index()

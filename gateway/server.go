@@ -154,13 +154,11 @@ func (g *Gateway) accept(ctx context.Context, decoded []journal.Record, now time
 	if e != nil {
 		return nil, e
 	}
-	if stored && last > 0 {
-		if err := g.uploader.waitStored(ctx, last); err != nil {
-			return nil, &APIError{Status: http.StatusGatewayTimeout, Code: CodeStoreTimedOut,
-				Message: "the messages are spooled and will be stored, but storage did not confirm before the request ended"}
-		}
-	}
 	if stored {
+		// Duplicates too: their earlier copies may still be spooled.
+		if e := g.waitRecordsStored(ctx, recs, last); e != nil {
+			return nil, e
+		}
 		g.ledger.adoptStored(recs) // another node's copy may be the one stored
 	}
 	return recs, nil
@@ -201,7 +199,7 @@ func (g *Gateway) spoolRecords(ctx context.Context, recs []*record) (uint64, *AP
 	if len(data) == 0 {
 		return 0, nil
 	}
-	_, last, err := g.spool.Append(ctx, data)
+	first, last, err := g.spool.Append(ctx, data)
 	if err != nil {
 		g.ledger.release(recs)
 		switch {
@@ -227,8 +225,14 @@ func (g *Gateway) spoolRecords(ctx context.Context, recs []*record) (uint64, *AP
 	}
 	if err := g.ledger.commit(fresh, lsns); err != nil {
 		// The records are durable in the spool and re-enter the ledger
-		// from it at the next start: the ack still holds.
+		// from it at the next start: the ack still holds. The ledger
+		// checkpoint stops short of them until then.
 		g.log.WithError(err).Error("record accepted messages in ledger")
+		if g.applied.freeze(first) {
+			g.log.WithField("checkpoint", g.applied.upTo()).Warn("ledger checkpoint frozen until restart, which replays the spool from it")
+		}
+	} else {
+		g.applied.mark(first, last)
 	}
 	g.metrics.messagesAccepted.add(int64(len(fresh)))
 	return last, nil
@@ -388,10 +392,9 @@ func (g *Gateway) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 func (g *Gateway) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	status := map[string]any{"spool_bytes": g.spool.Size(), "spool_max_bytes": g.cfg.SpoolMaxBytes}
 	code := http.StatusOK
-	if err := g.uploader.StorageErr(); err != nil {
-		status["storage"] = "unreachable: " + err.Error()
-	} else {
-		status["storage"] = "ok"
+	status["storage"] = g.uploader.health.describe()
+	if since, err := g.uploader.health.state(); err != nil {
+		status["storage_unreachable_since"] = since.UTC().Format(time.RFC3339)
 	}
 	if g.spoolFull.Load() {
 		code = http.StatusServiceUnavailable

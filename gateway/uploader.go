@@ -70,16 +70,21 @@ type uploader struct {
 	// before its PUT (claims.go).
 	claimer VersionClaimer
 
-	mu       sync.Mutex
-	stored   uint64        // every LSN < stored is in storage
-	storedC  chan struct{} // closed and replaced when stored moves
-	storeErr error         // last storage error, nil once a PUT succeeds
+	mu      sync.Mutex
+	stored  uint64        // every LSN < stored is in storage
+	storedC chan struct{} // closed and replaced when stored moves
+	// health is the last storage error, nil once a call succeeds.
+	health storageHealth
 }
 
 func (u *uploader) init() {
 	u.flushC = make(chan struct{}, 1)
 	u.storedC = make(chan struct{})
 	u.stored = u.spool.Watermark()
+	u.health.log = u.log
+	if u.metrics != nil {
+		u.health.up = &u.metrics.storageUp
+	}
 }
 
 // flush asks the uploader to seal what it holds now instead of waiting for
@@ -119,18 +124,12 @@ func (u *uploader) setStored(next uint64) {
 	u.mu.Unlock()
 }
 
-func (u *uploader) setStoreErr(err error) {
-	u.mu.Lock()
-	u.storeErr = err
-	u.mu.Unlock()
-	u.metrics.storageUp.set(boolGauge(err == nil))
-}
+func (u *uploader) setStoreErr(err error) { u.health.set(err) }
 
 // StorageErr is the last storage error, or nil when the last attempt worked.
 func (u *uploader) StorageErr() error {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.storeErr
+	_, err := u.health.state()
+	return err
 }
 
 // run works through the spool until ctx is done.

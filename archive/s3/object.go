@@ -36,6 +36,11 @@ const (
 // body against it and stores nothing on a mismatch (archive.ErrCorrupt).
 // The returned LastModified is zero: S3 does not report it on PUT.
 func (s *Store) Put(ctx context.Context, key string, body io.Reader, size int64, opts archive.PutOptions) (archive.ObjectInfo, error) {
+	ctx, cancel, err := s.begin(ctx, size)
+	if err != nil {
+		return archive.ObjectInfo{}, fmt.Errorf("s3: put %s: %w", key, err)
+	}
+	defer cancel()
 	info, err := s.put(ctx, key, body, size, opts)
 	if err != nil {
 		return archive.ObjectInfo{}, fmt.Errorf("s3: put %s: %w", key, err)
@@ -112,12 +117,19 @@ func ceilSecond(t time.Time) time.Time {
 // full-object SHA-256, reading to the end verifies it: a mismatch fails the
 // last Read with archive.ErrCorrupt.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	ctx, dl, err := s.beginStream(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("s3: get %s: %w", key, err)
+	}
 	opts := minio.GetObjectOptions{}
 	opts.Set(hdrChecksumMode, "ENABLED")
 	rc, oi, _, err := s.core.GetObject(ctx, s.bucket, key, opts)
 	if err != nil {
+		dl.stop()
 		return nil, fmt.Errorf("s3: get %s: %w", key, classify(err, false))
 	}
+	dl.extend(oi.Size)
+	rc = deadlineCloser{ReadCloser: rc, d: dl}
 	if oi.ChecksumSHA256 == "" || oi.ChecksumMode != checksumFullObject {
 		return rc, nil
 	}
@@ -128,6 +140,11 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 // sha256Hex, hashing them once, and the full-object checksum the server
 // recorded at the PUT, when it reports one, against the same digest.
 func (s *Store) Verify(ctx context.Context, key, sha256Hex string) error {
+	ctx, dl, err := s.beginStream(ctx)
+	if err != nil {
+		return fmt.Errorf("s3: verify %s: %w", key, err)
+	}
+	defer dl.stop()
 	opts := minio.GetObjectOptions{}
 	opts.Set(hdrChecksumMode, "ENABLED")
 	rc, oi, _, err := s.core.GetObject(ctx, s.bucket, key, opts)
@@ -135,6 +152,7 @@ func (s *Store) Verify(ctx context.Context, key, sha256Hex string) error {
 		return fmt.Errorf("s3: verify %s: %w", key, classify(err, false))
 	}
 	defer rc.Close()
+	dl.extend(oi.Size)
 	if err := archive.CheckSHA256(rc, sha256Hex); err != nil {
 		return fmt.Errorf("s3: verify %s version %s: %w", key, oi.VersionID, err)
 	}
@@ -150,6 +168,11 @@ func (s *Store) Verify(ctx context.Context, key, sha256Hex string) error {
 // GetRange reads exactly length bytes of the latest version of key from
 // off; a range past the end fails with io.ErrUnexpectedEOF.
 func (s *Store) GetRange(ctx context.Context, key string, off, length int64) ([]byte, error) {
+	ctx, cancel, err := s.begin(ctx, length)
+	if err != nil {
+		return nil, fmt.Errorf("s3: get %s range %d+%d: %w", key, off, length, err)
+	}
+	defer cancel()
 	b, err := s.getRange(ctx, key, off, length)
 	if err != nil {
 		return nil, fmt.Errorf("s3: get %s range %d+%d: %w", key, off, length, err)
@@ -199,6 +222,11 @@ func (s *Store) getRange(ctx context.Context, key string, off, length int64) ([]
 // them out (AWS does without s3:GetObjectRetention / s3:GetObjectLegalHold)
 // is asked for them separately.
 func (s *Store) Stat(ctx context.Context, key string) (archive.ObjectInfo, error) {
+	ctx, cancel, err := s.begin(ctx, 0)
+	if err != nil {
+		return archive.ObjectInfo{}, fmt.Errorf("s3: stat %s: %w", key, err)
+	}
+	defer cancel()
 	info, err := s.stat(ctx, key)
 	if err != nil {
 		return archive.ObjectInfo{}, fmt.Errorf("s3: stat %s: %w", key, err)

@@ -44,6 +44,12 @@ type Config struct {
 	Region string
 	// Secure selects HTTPS.
 	Secure bool
+	// RequestTimeout bounds one call, retries included, that moves little
+	// data; 0 means DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// MinBytesPerSecond is the slowest transfer a call with a body may
+	// take before its deadline; 0 means DefaultMinBytesPerSecond.
+	MinBytesPerSecond int64
 }
 
 var _ archive.ObjectStore = (*Store)(nil)
@@ -55,6 +61,10 @@ type Store struct {
 	core   minio.Core // single-request GETs that report errors at once
 	bucket string
 	log    *logrus.Entry
+	// check, timeout and minRate: see ready.go.
+	check   bucketCheck
+	timeout time.Duration
+	minRate int64
 }
 
 // Open connects to cfg.Endpoint and makes sure cfg.Bucket can hold WORM
@@ -62,6 +72,18 @@ type Store struct {
 // without Object Lock fails with an error wrapping archive.ErrNoObjectLock.
 // log may be nil.
 func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
+	s, err := newStore(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Check(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newStore builds the client; it does not talk to the server.
+func newStore(cfg Config, log *logrus.Entry) (*Store, error) {
 	if cfg.Endpoint == "" || cfg.Bucket == "" {
 		return nil, errors.New("s3: open: endpoint and bucket are required")
 	}
@@ -90,13 +112,19 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 		return nil, fmt.Errorf("s3: open %s: %w", cfg.Endpoint, err)
 	}
 	s := &Store{
-		client: client,
-		core:   minio.Core{Client: client},
-		bucket: cfg.Bucket,
-		log:    log.WithFields(logrus.Fields{"component": "s3", "bucket": cfg.Bucket}),
+		client:  client,
+		core:    minio.Core{Client: client},
+		bucket:  cfg.Bucket,
+		log:     log.WithFields(logrus.Fields{"component": "s3", "bucket": cfg.Bucket}),
+		timeout: cfg.RequestTimeout,
+		minRate: cfg.MinBytesPerSecond,
 	}
-	if err := s.ensureBucket(ctx, cfg.Region); err != nil {
-		return nil, err
+	s.check.region = cfg.Region
+	if s.timeout <= 0 {
+		s.timeout = DefaultRequestTimeout
+	}
+	if s.minRate <= 0 {
+		s.minRate = DefaultMinBytesPerSecond
 	}
 	return s, nil
 }
@@ -134,6 +162,11 @@ func (s *Store) ensureBucket(ctx context.Context, region string) error {
 // Ping checks that the server answers and the bucket exists; readiness
 // checks and outage detection call it.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel, err := s.begin(ctx, 0)
+	if err != nil {
+		return fmt.Errorf("s3: ping: %w", err)
+	}
+	defer cancel()
 	ok, err := s.client.BucketExists(ctx, s.bucket)
 	if err != nil {
 		return fmt.Errorf("s3: ping %s: %w", s.bucket, err)

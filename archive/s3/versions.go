@@ -21,6 +21,11 @@ var errNoVersionID = errors.New("a version id is required")
 // versions so that each ObjectInfo carries its VersionID; retention and
 // hold are left empty.
 func (s *Store) List(ctx context.Context, prefix string, fn func(archive.ObjectInfo) error) error {
+	// A listing may be long: each page is bounded by the transport's
+	// response header timeout rather than the whole by a deadline.
+	if err := s.Check(ctx); err != nil {
+		return fmt.Errorf("s3: list %q: %w", prefix, err)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	no := false
@@ -47,7 +52,10 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(archive.ObjectI
 // first. Retention and hold are left empty; a key without versions has an
 // empty list.
 func (s *Store) Versions(ctx context.Context, key string) ([]archive.ObjectInfo, error) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel, err := s.begin(ctx, 0)
+	if err != nil {
+		return nil, fmt.Errorf("s3: versions %s: %w", key, err)
+	}
 	defer cancel()
 	no := false
 	opts := minio.ListObjectsOptions{Prefix: key, Recursive: true, WithVersions: true, FetchOwner: &no}
@@ -78,7 +86,12 @@ func (s *Store) Versions(ctx context.Context, key string) ([]archive.ObjectInfo,
 // archive.ErrNotFound (S3 itself answers such a delete with success, so
 // the version is looked up first).
 func (s *Store) DeleteVersion(ctx context.Context, key, versionID string) error {
-	if err := s.deleteVersion(ctx, key, versionID); err != nil {
+	ctx, cancel, err := s.begin(ctx, 0)
+	if err == nil {
+		defer cancel()
+		err = s.deleteVersion(ctx, key, versionID)
+	}
+	if err != nil {
 		return fmt.Errorf("s3: delete %s version %s: %w", key, versionID, err)
 	}
 	return nil
@@ -108,7 +121,12 @@ func (s *Store) SetLegalHold(ctx context.Context, key, versionID string, on bool
 	if on {
 		status = minio.LegalHoldEnabled
 	}
-	err := s.client.PutObjectLegalHold(ctx, s.bucket, key, minio.PutObjectLegalHoldOptions{VersionID: versionID, Status: &status})
+	ctx, cancel, err := s.begin(ctx, 0)
+	if err != nil {
+		return fmt.Errorf("s3: legal hold %s version %s: %w", key, versionID, err)
+	}
+	defer cancel()
+	err = s.client.PutObjectLegalHold(ctx, s.bucket, key, minio.PutObjectLegalHoldOptions{VersionID: versionID, Status: &status})
 	if err != nil {
 		return fmt.Errorf("s3: legal hold %s version %s: %w", key, versionID, classify(err, false))
 	}
@@ -119,7 +137,12 @@ func (s *Store) SetLegalHold(ctx context.Context, key, versionID string, on bool
 // until, rounded up to the second. The server refuses an earlier date than
 // the current one: that fails with archive.ErrLocked.
 func (s *Store) ExtendRetention(ctx context.Context, key, versionID string, until time.Time) error {
-	if err := s.extendRetention(ctx, key, versionID, until); err != nil {
+	ctx, cancel, err := s.begin(ctx, 0)
+	if err == nil {
+		defer cancel()
+		err = s.extendRetention(ctx, key, versionID, until)
+	}
+	if err != nil {
 		return fmt.Errorf("s3: extend retention %s version %s: %w", key, versionID, err)
 	}
 	return nil

@@ -202,12 +202,12 @@ func openStore(ctx context.Context, cfg config.Config, log *logrus.Logger) (arch
 		return st, nil
 	default:
 		c := cfg.Storage.S3
-		st, err := s3.Open(ctx, s3.Config{Endpoint: c.Endpoint, Bucket: c.Bucket, AccessKey: c.AccessKey,
+		st, err := s3.Connect(s3.Config{Endpoint: c.Endpoint, Bucket: c.Bucket, AccessKey: c.AccessKey,
 			SecretKey: c.SecretKey, Region: c.Region, Secure: c.Secure}, log.WithField("component", "s3"))
 		if err != nil {
 			return nil, fmt.Errorf("open storage: %w", err)
 		}
-		return st, nil
+		return st, checkStorageAtStart(ctx, st, c.Endpoint, c.Bucket, log)
 	}
 }
 
@@ -224,7 +224,8 @@ func gatewayConfig(cfg config.Config) gateway.Config {
 		SegmentMaxAge: time.Duration(cfg.Segment.MaxAge), Retention: cfg.Retention.Default,
 		RetentionFloor: time.Duration(cfg.Retention.Floor), Tokens: tokens,
 		BasePolicies: cfg.Retention.PolicySet(), CompilePolicies: cfg.Rules,
-		SearchTimeout: time.Duration(cfg.Search.Timeout), SearchesPerCaller: cfg.Search.MaxConcurrentPerCaller,
+		AckStoredTimeout: time.Duration(cfg.Spool.AckStoredTimeout),
+		SearchTimeout:    time.Duration(cfg.Search.Timeout), SearchesPerCaller: cfg.Search.MaxConcurrentPerCaller,
 		SearchMaxQueryBytes: int(cfg.Search.MaxQueryBytes),
 		ReadTimeout:         time.Duration(cfg.HTTP.ReadTimeout), ReadHeaderTimeout: time.Duration(cfg.HTTP.ReadHeaderTimeout),
 		IdleTimeout: time.Duration(cfg.HTTP.IdleTimeout), MaxConns: cfg.HTTP.MaxConns, MaxRecipients: cfg.HTTP.MaxRecipients,
