@@ -58,9 +58,9 @@ func testConfig(dir string) Config {
 		RaftListen:         "127.0.0.1:0",
 		Dir:                dir,
 		Bootstrap:          true,
-		HeartbeatTimeout:   50 * time.Millisecond,
-		ElectionTimeout:    50 * time.Millisecond,
-		LeaderLeaseTimeout: 50 * time.Millisecond,
+		HeartbeatTimeout:   200 * time.Millisecond,
+		ElectionTimeout:    200 * time.Millisecond,
+		LeaderLeaseTimeout: 200 * time.Millisecond,
 		// Tests seal batches of thousands of segments under -race, and CI
 		// machines can be loaded: the timeout bounds a hang, it does not
 		// measure speed.
