@@ -137,6 +137,9 @@ func acceptedOf(recs []*record) []accepted {
 // once storage has the records. The records come back with their ids and
 // versions; nothing is accepted when it fails.
 func (g *Gateway) accept(ctx context.Context, decoded []journal.Record, now time.Time, stored bool) ([]*record, *APIError) {
+	if e := admit(ctx, decoded); e != nil {
+		return nil, e
+	}
 	rules, e := g.currentRules()
 	if e != nil {
 		return nil, e
@@ -296,6 +299,10 @@ func (g *Gateway) handleGetMessage(w http.ResponseWriter, r *http.Request) {
 			v.Holds, _ = g.retention.HeldBy(v.Segment)
 		}
 		out = append(out, v)
+	}
+	// Audit records are the auditor's: to anyone else they do not exist.
+	if len(out) > 0 && out[0].Tenant == AuditTenant && !callerOf(r).may(RoleAuditor) {
+		out = nil
 	}
 	ev := newAuditEvent(r, AuditReadMessage)
 	ev.Target, ev.Status = id, http.StatusOK
