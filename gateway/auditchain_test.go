@@ -1,0 +1,193 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/holdfast/holdfast/archive"
+	"github.com/holdfast/holdfast/audit"
+)
+
+// verifyTrail runs the verifier of `holdfast audit verify` on store.
+func verifyTrail(t *testing.T, store archive.ObjectStore) *audit.Report {
+	t.Helper()
+	codec, err := archive.NewCodec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer codec.Close()
+	rep, err := audit.Verify(context.Background(), store, codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// TestAuditChainContinuesAcrossRestart: concurrent audited requests form
+// one unbroken chain, and a restarted node continues it where it stopped.
+func TestAuditChainContinuesAcrossRestart(t *testing.T) {
+	dir, store := t.TempDir(), mustOpenStore(t)
+	n := mustStartNode(t, dir, store)
+	audited := func(n *testNode, count int) {
+		var wg sync.WaitGroup
+		for i := 0; i < count; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if code, _, b := n.do(http.MethodGet, "/v1/search?q=w"+strconv.Itoa(i), RoleSupervisor, "", nil); code != http.StatusOK {
+					t.Errorf("search: %d %s", code, b)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	audited(n, 40)
+	n.stop()
+	n2 := mustStartNode(t, dir, store)
+	audited(n2, 15)
+	n2.waitSearchable()
+	rep := verifyTrail(t, store)
+	if !rep.OK() || len(rep.Chains) != 1 || rep.Records != 55 {
+		t.Fatalf("audit trail after a restart: %+v", rep)
+	}
+	if c := rep.Chains[0]; c.Node != "n1" || c.First != 1 || c.Last != 55 || c.Records != 55 {
+		t.Fatalf("chain %+v, want seq 1..55", c)
+	}
+}
+
+// fakeBatch builds records the way auditWriter does and spools them
+// nowhere, failing when told to.
+type fakeBatch struct {
+	fail    error
+	spooled []auditRecord
+	built   []AuditEvent
+}
+
+func (f *fakeBatch) now() time.Time { return time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC) }
+
+func (f *fakeBatch) build(ev AuditEvent, _ time.Time) (auditRecord, error) {
+	f.built = append(f.built, ev)
+	seq := strconv.FormatUint(ev.Seq, 10)
+	return auditRecord{id: "id-" + seq, sha: "sha-" + seq + "-" + ev.Action}, nil
+}
+
+func (f *fakeBatch) spool(_ context.Context, recs []auditRecord, _ time.Time) error {
+	if f.fail != nil {
+		return f.fail
+	}
+	f.spooled = append(f.spooled, recs...)
+	return nil
+}
+
+// TestAuditChainRollsBack: a batch that could not be spooled gives its
+// sequence numbers back, in memory and — when the process died between the
+// head's write and the spool's — at the next open, which asks the ledger.
+func TestAuditChainRollsBack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), auditChainFile)
+	c, err := openAuditChain(path, func(string) (bool, error) { return false, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeBatch{}
+	ctx := context.Background()
+	if err := c.append(ctx, AuditEvent{Action: "a"}, f); err != nil {
+		t.Fatal(err)
+	}
+	f.fail = errors.New("spool full")
+	if err := c.append(ctx, AuditEvent{Action: "b"}, f); !errors.Is(err, f.fail) {
+		t.Fatalf("append with the spool failing: %v", err)
+	}
+	f.fail = nil
+	if err := c.append(ctx, AuditEvent{Action: "c"}, f); err != nil {
+		t.Fatal(err)
+	}
+	last := f.built[len(f.built)-1]
+	if c.head.Seq != 2 || c.head.Prev != "sha-2-c" || len(f.spooled) != 2 || last.Seq != 2 || last.Prev != "sha-1-a" {
+		t.Fatalf("after a failed batch: head %+v, last event %+v", c.head, last)
+	}
+	// A crash after the head was saved with a batch pending: the ledger
+	// decides whether the batch counts.
+	head := c.head
+	for _, tc := range []struct {
+		known bool
+		seq   uint64
+	}{{false, 2}, {true, 3}} {
+		pending := chainHead{Chain: head.Chain, Seq: 3, Prev: "sha-3", Pending: &pendingBatch{FirstID: "id-3", Seq: head.Seq, Prev: head.Prev}}
+		b, _ := json.Marshal(pending)
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var asked string
+		c2, err := openAuditChain(path, func(id string) (bool, error) { asked = id; return tc.known, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if asked != "id-3" || c2.head.Seq != tc.seq || c2.head.Pending != nil || c2.head.Chain != head.Chain {
+			t.Fatalf("known=%v: asked %q, head %+v", tc.known, asked, c2.head)
+		}
+	}
+	if err := os.WriteFile(path, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openAuditChain(path, nil); err == nil || !strings.Contains(err.Error(), "move it aside") {
+		t.Fatalf("unreadable head: %v", err)
+	}
+}
+
+func TestAuditEventEscapesInvalidUTF8(t *testing.T) {
+	ev := AuditEvent{Actor: "ok", Target: "\xff\xfe", Remote: "a\xc3",
+		Query: map[string]any{"q": "fine", "list": []any{"x", "\xe2\x80"}, "n": 3.0, "\xff": "k"}}
+	orig := ev.Query["list"].([]any)[1]
+	ev.escape()
+	want := []string{`query."\xff"`, "query.list[1]", "remote", "target"}
+	if strings.Join(ev.Escaped, ",") != strings.Join(want, ",") {
+		t.Fatalf("escaped %q, want %q", ev.Escaped, want)
+	}
+	if s, err := strconv.Unquote(ev.Target); err != nil || s != "\xff\xfe" || ev.Actor != "ok" {
+		t.Fatalf("target %q (%v), actor %q", ev.Target, err, ev.Actor)
+	}
+	if ev.Query["list"].([]any)[1] != strconv.Quote("\xe2\x80") || ev.Query[`"\xff"`] != "k" {
+		t.Fatalf("query %v", ev.Query)
+	}
+	if orig != "\xe2\x80" {
+		t.Fatal("escape changed the caller's query")
+	}
+}
+
+// TestAuditRecordsAreAuditorsOnly: a supervisor reading an audit record by
+// id gets exactly the answer for an id that does not exist; the records
+// stay out of supervisor searches.
+func TestAuditRecordsAreAuditorsOnly(t *testing.T) {
+	n := mustStartNode(t, t.TempDir(), mustOpenStore(t))
+	if code, _, _ := n.do(http.MethodGet, "/v1/search?q=probe", RoleSupervisor, "", nil); code != http.StatusOK {
+		t.Fatal(code)
+	}
+	n.waitSearchable()
+	code, _, b := n.do(http.MethodGet, "/v1/audit?q=probe", RoleAuditor, "", nil)
+	var r searchResult
+	if code != http.StatusOK || json.Unmarshal(b, &r) != nil || len(r.Hits) != 1 {
+		t.Fatalf("audit: %d %s", code, b)
+	}
+	id, missing := r.Hits[0].ID, strings.Repeat("0", 32)
+	c1, _, b1 := n.do(http.MethodGet, "/v1/messages/"+id, RoleSupervisor, "", nil)
+	c2, _, b2 := n.do(http.MethodGet, "/v1/messages/"+missing, RoleSupervisor, "", nil)
+	if c1 != http.StatusNotFound || c2 != c1 || strings.ReplaceAll(string(b1), id, missing) != string(b2) {
+		t.Fatalf("audit record as a supervisor: %d %s; missing id: %d %s", c1, b1, c2, b2)
+	}
+	if code, _, b := n.do(http.MethodGet, "/v1/messages/"+id, RoleAdmin, "", nil); code != http.StatusOK {
+		t.Fatalf("admin: %d %s", code, b)
+	}
+	if hits := n.searchAll(url.Values{"q": {"probe"}}); len(hits) != 0 {
+		t.Fatalf("supervisor search shows %+v", hits)
+	}
+}
