@@ -103,7 +103,9 @@ func TestVerifyNamesAlteredRecord(t *testing.T) {
 		n1, n2, p1, p2 = append(n1, a), append(n2, b), a.SHA256, b.SHA256
 	}
 	putSegment(t, st, codec, "segments/_audit/a", n1[:2], nil)
-	putSegment(t, st, codec, "segments/_audit/b", n1[2:3], func(l []byte) []byte { return bytes.Replace(l, []byte(`"text":"search"`), []byte(`"text":"nothing"`), 1) })
+	putSegment(t, st, codec, "segments/_audit/b", n1[2:3], func(l []byte) []byte {
+		return bytes.Replace(l, []byte(`"text":"search"`), []byte(`"text":"nothing"`), 1)
+	})
 	putSegment(t, st, codec, "segments/_audit/c", append(n1[3:], n2...), nil)
 	putSegment(t, st, codec, "segments/acme/x", n2, nil) // not the audit tenant's: not read
 	rep, err := Verify(context.Background(), st, codec)
