@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,21 +56,43 @@ func admit(ctx context.Context, decoded []journal.Record) *APIError {
 // escape makes every string of ev valid UTF-8 without losing a byte: a
 // value that is not valid UTF-8 (a URL path, query or header as a client
 // sent it) is replaced by its Go-quoted form, "\xff\xfe", and its field
-// named in ev.Escaped. Query is copied, not changed in place.
+// named in ev.Escaped by its JSON name. Every string field is covered,
+// those added later included; maps (Query) are copied, not changed in
+// place.
 func (ev *AuditEvent) escape() {
-	for _, f := range [...]struct {
-		name string
-		v    *string
-	}{{"actor", &ev.Actor}, {"role", &ev.Role}, {"remote", &ev.Remote}, {"node", &ev.Node}, {"action", &ev.Action}, {"target", &ev.Target}} {
-		if !utf8.ValidString(*f.v) {
-			*f.v = strconv.Quote(*f.v)
-			ev.Escaped = append(ev.Escaped, f.name)
+	v := reflect.ValueOf(ev).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f, name := v.Field(i), jsonName(t.Field(i))
+		switch {
+		case name == "" || !f.CanSet():
+		case f.Kind() == reflect.String && !utf8.ValidString(f.String()):
+			f.SetString(strconv.Quote(f.String()))
+			ev.Escaped = append(ev.Escaped, name)
+		case f.Kind() == reflect.Map && !f.IsNil() && f.Type().Key().Kind() == reflect.String:
+			if out, ok := escapeValue(f.Interface(), name, &ev.Escaped).(map[string]any); ok && f.Type() == reflect.TypeOf(out) {
+				f.Set(reflect.ValueOf(out))
+			}
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String && name != "escaped":
+			if out, ok := escapeValue(f.Interface(), name, &ev.Escaped).([]string); ok && f.Type() == reflect.TypeOf(out) {
+				f.Set(reflect.ValueOf(out))
+			}
 		}
 	}
-	if ev.Query != nil {
-		ev.Query = escapeValue(ev.Query, "query", &ev.Escaped).(map[string]any)
-	}
 	sort.Strings(ev.Escaped)
+}
+
+// jsonName is the name of a struct field in its JSON ("" when it is not
+// encoded).
+func jsonName(f reflect.StructField) string {
+	tag := f.Tag.Get("json")
+	if tag == "-" || !f.IsExported() {
+		return ""
+	}
+	if name, _, _ := strings.Cut(tag, ","); name != "" {
+		return name
+	}
+	return f.Name
 }
 
 // escapeValue is escape for a value of a JSON-like tree (strings, slices,

@@ -184,8 +184,19 @@ func TestAuditRecordsAreAuditorsOnly(t *testing.T) {
 	if c1 != http.StatusNotFound || c2 != c1 || strings.ReplaceAll(string(b1), id, missing) != string(b2) {
 		t.Fatalf("audit record as a supervisor: %d %s; missing id: %d %s", c1, b1, c2, b2)
 	}
-	if code, _, b := n.do(http.MethodGet, "/v1/messages/"+id, RoleAdmin, "", nil); code != http.StatusOK {
-		t.Fatalf("admin: %d %s", code, b)
+	for _, role := range []string{RoleAuditor, RoleAdmin} {
+		if code, _, b := n.do(http.MethodGet, "/v1/messages/"+id, role, "", nil); code != http.StatusOK || !strings.Contains(string(b), `\"chain\":`) {
+			t.Fatalf("%s reading an audit record: %d %s", role, code, b)
+		}
+	}
+	// An auditor sees no message but the audit trail's.
+	acc := n.ingest("/v1/messages", "", []byte(msg("m1", "probe message")))
+	c3, _, b3 := n.do(http.MethodGet, "/v1/messages/"+acc[0].ID, RoleAuditor, "", nil)
+	if c3 != http.StatusNotFound || strings.Contains(string(b3), "probe message") {
+		t.Fatalf("auditor reading a message: %d %s", c3, b3)
+	}
+	if code, _, _ := n.do(http.MethodGet, "/v1/messages/"+id, RoleIngest, "", nil); code != http.StatusForbidden {
+		t.Fatalf("ingest token reading an audit record: %d", code)
 	}
 	if hits := n.searchAll(url.Values{"q": {"probe"}}); len(hits) != 0 {
 		t.Fatalf("supervisor search shows %+v", hits)

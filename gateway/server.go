@@ -24,7 +24,7 @@ func (g *Gateway) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/messages", g.require(RoleIngest, g.handleIngest))
 	mux.HandleFunc("POST /v1/sources/{platform}", g.handleSource)
-	mux.HandleFunc("GET /v1/messages/{id}", g.require(RoleSupervisor, g.handleGetMessage))
+	mux.HandleFunc("GET /v1/messages/{id}", g.requireAny([]string{RoleSupervisor, RoleAuditor}, g.handleGetMessage))
 	mux.HandleFunc("GET /v1/search", g.require(RoleSupervisor, g.handleSearch))
 	mux.HandleFunc("POST /v1/search", g.require(RoleSupervisor, g.handleSearch))
 	mux.HandleFunc("GET /v1/audit", g.require(RoleAuditor, g.handleAudit))
@@ -300,8 +300,9 @@ func (g *Gateway) handleGetMessage(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, v)
 	}
-	// Audit records are the auditor's: to anyone else they do not exist.
-	if len(out) > 0 && out[0].Tenant == AuditTenant && !callerOf(r).may(RoleAuditor) {
+	// Audit records are the auditor's, messages the supervisor's: to
+	// anyone else they do not exist.
+	if len(out) > 0 && !callerOf(r).mayRead(out[0].Tenant) {
 		out = nil
 	}
 	ev := newAuditEvent(r, AuditReadMessage)
