@@ -130,7 +130,7 @@ func forgeSegment(t *testing.T, storeDir, key string, st *fsstore.Store, codec *
 
 // TestAuditVerifyNamesGapsAndForgeries is Build 5 against the real
 // binary: a node's audit records form one chain that continues across a
-// restart, `holdfast audit verify` (from the storage of the config file
+// restart and a SIGKILL, `holdfast audit verify` (from the storage of the config file
 // alone) passes it, and names a forged segment (the next record no longer
 // links to it) and a removed one (a gap).
 func TestAuditVerifyNamesGapsAndForgeries(t *testing.T) {
@@ -142,10 +142,13 @@ func TestAuditVerifyNamesGapsAndForgeries(t *testing.T) {
 		}
 	}
 	d.start()
-	audited(4)
+	audited(3)
 	d.terminate()
 	d.start()
-	audited(4)
+	audited(3)
+	d.kill() // SIGKILL: the chain's head hint is not rewritten
+	d.start()
+	audited(2)
 	d.terminate()
 
 	out, ok := d.auditVerify(t)

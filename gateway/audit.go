@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -64,9 +63,8 @@ type AuditEvent struct {
 	Prev  string `json:"prev"`
 }
 
-// auditor numbers and chains this node's audit events.
+// auditor chains this node's audit events.
 type auditor struct {
-	seq   atomic.Uint64
 	chain *auditChain
 }
 
@@ -101,7 +99,7 @@ func (w auditWriter) build(ev AuditEvent, now time.Time) (auditRecord, error) {
 	}
 	m := archive.Message{
 		Platform: AuditPlatform, Tenant: AuditTenant, Action: archive.ActionSend,
-		SourceID:     fmt.Sprintf("%s-%d-%d", ev.Node, ev.Time.UnixNano(), w.g.auditor.seq.Add(1)),
+		SourceID:     auditSourceID(ev.Chain, ev.Seq),
 		Conversation: archive.Conversation{ID: ev.Action, Kind: archive.KindChannel, Name: "audit: " + ev.Action},
 		From:         archive.Participant{ID: ev.Actor, Name: ev.Role},
 		SentAt:       ev.Time, Type: "audit", Text: ev.summary(),

@@ -8,8 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/holdfast/holdfast/archive"
 )
 
 // Each node's audit records form a hash chain: record n carries its
@@ -19,50 +23,60 @@ import (
 // altered or forged breaks the link of the next one: `holdfast audit
 // verify` finds both from the bucket alone.
 //
-// The chain's head (the last sequence number and hash) is kept in
-// auditChainFile in the data dir, written durably before each batch is
-// spooled together with the batch itself; at start a batch that never
-// reached the spool (the ledger does not know its first record) is rolled
-// back, so a crash between the two writes neither forks the chain nor
-// leaves a gap in it.
+// A record's source id is "<chain>-<seq>", so the ledger — which holds
+// every record the spool ever took, replayed from the spool at start — is
+// the durable truth of how far the chain got: at start the chain goes on
+// after the last sequence number the ledger knows, a batch that was never
+// spooled is simply not there, and nothing on the audit path needs an
+// fsync of its own. auditChainFile (written once, durably) holds the
+// chain's id; auditHeadFile is a hint of the last sequence number and
+// hash, rewritten after each batch without fsync, so that a start looks
+// up one or a few ids rather than the whole chain.
 
-// auditChainFile holds the head of this node's audit chain.
-const auditChainFile = "audit-chain.json"
+// auditHintEvery is how many records the head hint may fall behind: a
+// start looks up at most that many ids more.
+const auditHintEvery = 256
+
+// Files of the audit chain in the data dir.
+const (
+	auditChainFile = "audit-chain.json"
+	auditHeadFile  = "audit-chain-head.json"
+)
 
 // chainHead is the state of a node's audit chain.
 type chainHead struct {
 	// Chain identifies the chain: a node whose data dir is lost starts a
 	// new one rather than repeat sequence numbers.
 	Chain string `json:"chain"`
-	Seq   uint64 `json:"seq"`
+	Seq   uint64 `json:"seq,omitempty"`
 	// Prev is the sha256 of record Seq ("" before the first).
-	Prev string `json:"prev"`
-	// Pending is the batch being spooled when the head was written: its
-	// first record's id and the head before it.
-	Pending *pendingBatch `json:"pending,omitempty"`
+	Prev string `json:"prev,omitempty"`
 }
 
-// pendingBatch is what the head was before a batch whose spooling is not
-// yet confirmed.
-type pendingBatch struct {
-	FirstID string `json:"first_id"`
-	Seq     uint64 `json:"seq"`
-	Prev    string `json:"prev"`
+// auditSourceID is the source id of record seq of chain.
+func auditSourceID(chain string, seq uint64) string {
+	return chain + "-" + strconv.FormatUint(seq, 10)
 }
+
+// storedSHA looks an audit record up by id: its sha256, and whether the
+// spool ever took it.
+type storedSHA func(id string) (sha string, ok bool, err error)
 
 // auditChain serialises this node's audit records into one chain. Callers
 // queue their event; whichever finds no batch in progress writes every
-// queued event in one batch (one fsync of the head, one spool append) and
-// hands each caller its result, so concurrent audits share their writes.
+// queued event in one batch (one spool append, one fsync) and hands each
+// caller its result, so concurrent audits share their writes.
 type auditChain struct {
-	path string
+	path string // of the head hint
 
 	mu    sync.Mutex
 	queue []*auditJob
 	busy  bool
 
-	// head is only touched by the batch writer (busy).
-	head chainHead
+	// head and hinted (the Seq of the last hint saved) are only touched
+	// by the batch writer (busy).
+	head   chainHead
+	hinted uint64
 }
 
 // auditJob is one queued audit event and where its result goes.
@@ -82,52 +96,83 @@ type chainBatch interface {
 	spool(ctx context.Context, recs []auditRecord, now time.Time) error
 }
 
-// openAuditChain reads the chain's head from dir (a new chain when there
-// is none) and settles a pending batch: known reports whether a record id
-// reached the spool.
-func openAuditChain(path string, known func(id string) (bool, error)) (*auditChain, error) {
-	c := &auditChain{path: path}
-	b, err := os.ReadFile(path)
+// openAuditChain opens the chain whose files are in dir (a new chain when
+// there is none) and finds its head: the hint, checked against the ledger
+// (lookup), then carried past every later record the ledger knows.
+func openAuditChain(dir string, lookup storedSHA) (*auditChain, error) {
+	c := &auditChain{path: filepath.Join(dir, auditHeadFile)}
+	idPath := filepath.Join(dir, auditChainFile)
+	b, err := os.ReadFile(idPath)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		id := make([]byte, 8)
-		if _, err := rand.Read(id); err != nil {
-			return nil, fmt.Errorf("new audit chain id: %w", err)
-		}
-		c.head = chainHead{Chain: hex.EncodeToString(id)}
-		return c, c.save()
+		return c, c.create(idPath)
 	case err != nil:
-		return nil, fmt.Errorf("read audit chain head: %w", err)
+		return nil, fmt.Errorf("read audit chain id: %w", err)
 	}
 	if err := json.Unmarshal(b, &c.head); err != nil || c.head.Chain == "" {
-		return nil, fmt.Errorf("audit chain head %s is unreadable (%v): restore it or move it aside to start a new chain", path, err)
+		return nil, fmt.Errorf("audit chain id %s is unreadable (%v): restore it, or move it aside to start a new chain", idPath, err)
 	}
-	if p := c.head.Pending; p != nil {
-		ok, err := known(p.FirstID)
+	c.head.Seq, c.head.Prev = 0, ""
+	var hint chainHead
+	if b, err := os.ReadFile(c.path); err == nil && json.Unmarshal(b, &hint) == nil && hint.Chain == c.head.Chain && hint.Seq > 0 {
+		sha, ok, err := lookup(c.id(hint.Seq))
 		if err != nil {
-			return nil, fmt.Errorf("settle pending audit batch: %w", err)
+			return nil, fmt.Errorf("audit chain head: %w", err)
+		}
+		if ok && sha == hint.Prev {
+			c.head.Seq, c.head.Prev, c.hinted = hint.Seq, hint.Prev, hint.Seq
+		}
+	}
+	for {
+		sha, ok, err := lookup(c.id(c.head.Seq + 1))
+		if err != nil {
+			return nil, fmt.Errorf("audit chain head: %w", err)
 		}
 		if !ok {
-			c.head.Seq, c.head.Prev = p.Seq, p.Prev
+			return c, nil
 		}
-		c.head.Pending = nil
-		if err := c.save(); err != nil {
-			return nil, err
-		}
+		c.head.Seq, c.head.Prev = c.head.Seq+1, sha
 	}
-	return c, nil
 }
 
-// save writes the head durably.
-func (c *auditChain) save() error {
-	b, err := json.Marshal(c.head)
-	if err != nil {
-		return fmt.Errorf("encode audit chain head: %w", err)
+// create starts a new chain and saves its id durably.
+func (c *auditChain) create(idPath string) error {
+	id := make([]byte, 8)
+	if _, err := rand.Read(id); err != nil {
+		return fmt.Errorf("new audit chain id: %w", err)
 	}
-	if err := writeFileSync(c.path, b, 0o600); err != nil {
-		return fmt.Errorf("save audit chain head: %w", err)
+	c.head = chainHead{Chain: hex.EncodeToString(id)}
+	b, err := json.Marshal(c.head)
+	if err == nil {
+		err = writeFileSync(idPath, b, 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("save new audit chain id: %w", err)
 	}
 	return nil
+}
+
+// id is the record id of seq in this chain.
+func (c *auditChain) id(seq uint64) string {
+	return archive.MessageID(AuditTenant, AuditPlatform, auditSourceID(c.head.Chain, seq))
+}
+
+// saveHint rewrites the head hint every auditHintEvery records:
+// atomically, but without fsync, since the ledger has the truth and a
+// stale hint only costs lookups.
+func (c *auditChain) saveHint() {
+	if c.head.Seq-c.hinted < auditHintEvery {
+		return
+	}
+	c.hinted = c.head.Seq
+	b, err := json.Marshal(c.head)
+	if err != nil {
+		return
+	}
+	tmp := c.path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err == nil {
+		_ = os.Rename(tmp, c.path)
+	}
 }
 
 // append chains ev and archives it, batched with whatever other events are
@@ -161,11 +206,11 @@ func (c *auditChain) append(ctx context.Context, ev AuditEvent, w chainBatch) er
 	}
 }
 
-// write chains and archives one batch: the head is saved (with the batch
-// pending) before the records are spooled, and rolled back when they are
-// not.
+// write chains and archives one batch, all or nothing: when the records
+// are not spooled the head stays where it was and their numbers are used
+// again.
 func (c *auditChain) write(ctx context.Context, batch []*auditJob, w chainBatch) error {
-	before, head, now := c.head, c.head, w.now()
+	head, now := c.head, w.now()
 	recs := make([]auditRecord, 0, len(batch))
 	for _, j := range batch {
 		ev := j.ev
@@ -178,27 +223,19 @@ func (c *auditChain) write(ctx context.Context, batch []*auditJob, w chainBatch)
 		head.Prev = rec.sha
 		recs = append(recs, rec)
 	}
-	head.Pending = &pendingBatch{FirstID: recs[0].id, Seq: before.Seq, Prev: before.Prev}
-	c.head = head
-	if err := c.save(); err != nil {
-		c.head = before
-		return err
-	}
 	if err := w.spool(ctx, recs, now); err != nil {
-		c.head = before
-		// Best effort: a head left pending is settled at the next start.
-		_ = c.save()
 		return err
 	}
-	// Not saved again now: the next batch saves the head anyway, and a
-	// pending batch is settled from the ledger at the next start.
-	c.head.Pending = nil
+	c.head = head
+	c.saveHint()
 	return nil
 }
 
-// ledgerKnows reports whether this node's ledger holds a version of id:
-// whether a record reached the spool.
-func (g *Gateway) ledgerKnows(id string) (bool, error) {
+// storedAudit looks an audit record up in this node's ledger.
+func (g *Gateway) storedAudit(id string) (string, bool, error) {
 	entries, err := g.ledger.versions(id)
-	return len(entries) > 0, err
+	if err != nil || len(entries) == 0 {
+		return "", false, err
+	}
+	return entries[0].SHA256, true, nil
 }

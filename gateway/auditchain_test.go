@@ -65,40 +65,47 @@ func TestAuditChainContinuesAcrossRestart(t *testing.T) {
 	}
 }
 
-// fakeBatch builds records the way auditWriter does and spools them
-// nowhere, failing when told to.
+// fakeBatch builds records the way auditWriter does and "spools" them
+// into ledger, failing when told to.
 type fakeBatch struct {
-	fail    error
-	spooled []auditRecord
-	built   []AuditEvent
+	fail   error
+	ledger map[string]string // id -> sha256
+	built  []AuditEvent
 }
 
 func (f *fakeBatch) now() time.Time { return time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC) }
 
 func (f *fakeBatch) build(ev AuditEvent, _ time.Time) (auditRecord, error) {
 	f.built = append(f.built, ev)
-	seq := strconv.FormatUint(ev.Seq, 10)
-	return auditRecord{id: "id-" + seq, sha: "sha-" + seq + "-" + ev.Action}, nil
+	id := archive.MessageID(AuditTenant, AuditPlatform, auditSourceID(ev.Chain, ev.Seq))
+	return auditRecord{id: id, sha: "sha-" + strconv.FormatUint(ev.Seq, 10) + "-" + ev.Action}, nil
 }
 
 func (f *fakeBatch) spool(_ context.Context, recs []auditRecord, _ time.Time) error {
 	if f.fail != nil {
 		return f.fail
 	}
-	f.spooled = append(f.spooled, recs...)
+	for _, r := range recs {
+		f.ledger[r.id] = r.sha
+	}
 	return nil
 }
 
-// TestAuditChainRollsBack: a batch that could not be spooled gives its
-// sequence numbers back, in memory and — when the process died between the
-// head's write and the spool's — at the next open, which asks the ledger.
-func TestAuditChainRollsBack(t *testing.T) {
-	path := filepath.Join(t.TempDir(), auditChainFile)
-	c, err := openAuditChain(path, func(string) (bool, error) { return false, nil })
+func (f *fakeBatch) lookup(id string) (string, bool, error) {
+	sha, ok := f.ledger[id]
+	return sha, ok, nil
+}
+
+// TestAuditChainHead: a batch that could not be spooled gives its numbers
+// back; a reopened chain goes on after the last record the ledger holds,
+// whether its hint is current, missing, ahead or behind.
+func TestAuditChainHead(t *testing.T) {
+	dir := t.TempDir()
+	f := &fakeBatch{ledger: map[string]string{}}
+	c, err := openAuditChain(dir, f.lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeBatch{}
 	ctx := context.Background()
 	if err := c.append(ctx, AuditEvent{Action: "a"}, f); err != nil {
 		t.Fatal(err)
@@ -112,35 +119,51 @@ func TestAuditChainRollsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := f.built[len(f.built)-1]
-	if c.head.Seq != 2 || c.head.Prev != "sha-2-c" || len(f.spooled) != 2 || last.Seq != 2 || last.Prev != "sha-1-a" {
+	if c.head.Seq != 2 || c.head.Prev != "sha-2-c" || len(f.ledger) != 2 || last.Seq != 2 || last.Prev != "sha-1-a" {
 		t.Fatalf("after a failed batch: head %+v, last event %+v", c.head, last)
 	}
-	// A crash after the head was saved with a batch pending: the ledger
-	// decides whether the batch counts.
-	head := c.head
-	for _, tc := range []struct {
-		known bool
-		seq   uint64
-	}{{false, 2}, {true, 3}} {
-		pending := chainHead{Chain: head.Chain, Seq: 3, Prev: "sha-3", Pending: &pendingBatch{FirstID: "id-3", Seq: head.Seq, Prev: head.Prev}}
-		b, _ := json.Marshal(pending)
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		var asked string
-		c2, err := openAuditChain(path, func(id string) (bool, error) { asked = id; return tc.known, nil })
+	reopen := func(what string, want uint64, wantPrev string) {
+		t.Helper()
+		c2, err := openAuditChain(dir, f.lookup)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if asked != "id-3" || c2.head.Seq != tc.seq || c2.head.Pending != nil || c2.head.Chain != head.Chain {
-			t.Fatalf("known=%v: asked %q, head %+v", tc.known, asked, c2.head)
+		if c2.head.Chain != c.head.Chain || c2.head.Seq != want || c2.head.Prev != wantPrev {
+			t.Fatalf("%s: head %+v, want seq %d of chain %s", what, c2.head, want, c.head.Chain)
 		}
 	}
-	if err := os.WriteFile(path, []byte("{"), 0o600); err != nil {
+	hint := func(seq uint64, prev string) {
+		t.Helper()
+		b, _ := json.Marshal(chainHead{Chain: c.head.Chain, Seq: seq, Prev: prev})
+		if err := os.WriteFile(filepath.Join(dir, auditHeadFile), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reopen("no hint yet", 2, "sha-2-c")
+	hint(2, "sha-2-c")
+	reopen("current hint", 2, "sha-2-c")
+	// Spooled, then killed before the hint was written.
+	f.ledger[c.id(3)] = "sha-3-d"
+	reopen("hint behind", 3, "sha-3-d")
+	hint(9, "sha-9")
+	reopen("hint ahead of the ledger", 3, "sha-3-d")
+	hint(2, "sha-forged")
+	reopen("hint that the ledger contradicts", 3, "sha-3-d")
+	// The hint is saved every auditHintEvery records.
+	for i := 0; i < auditHintEvery; i++ {
+		if err := c.append(ctx, AuditEvent{Action: "x"}, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var saved chainHead
+	if b, err := os.ReadFile(filepath.Join(dir, auditHeadFile)); err != nil || json.Unmarshal(b, &saved) != nil || saved.Seq <= 3 {
+		t.Fatalf("hint after %d records: %+v (%v)", auditHintEvery, saved, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, auditChainFile), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openAuditChain(path, nil); err == nil || !strings.Contains(err.Error(), "move it aside") {
-		t.Fatalf("unreadable head: %v", err)
+	if _, err := openAuditChain(dir, f.lookup); err == nil || !strings.Contains(err.Error(), "move it aside") {
+		t.Fatalf("unreadable chain id: %v", err)
 	}
 }
 

@@ -166,7 +166,7 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 		g.closeStores()
 		return nil, err
 	}
-	if g.auditor.chain, err = openAuditChain(filepath.Join(cfg.DataDir, auditChainFile), g.ledgerKnows); err != nil {
+	if g.auditor.chain, err = openAuditChain(cfg.DataDir, g.storedAudit); err != nil {
 		g.closeStores()
 		return nil, err
 	}
