@@ -58,6 +58,7 @@ func (c *Config) Validate() error {
 	for _, check := range []func() error{
 		c.validateNode, c.validateListeners, c.validateStorage,
 		c.validateSizes, c.validateRetention, c.validateAuth, c.validateLog,
+		c.validateReservedTenants,
 	} {
 		if err := check(); err != nil {
 			return err
