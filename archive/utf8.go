@@ -19,6 +19,9 @@ import (
 // string is. A raw payload kept as base64 is bytes, not text, and always
 // passes.
 func (m *Message) InvalidUTF8() string {
+	if m.validUTF8() {
+		return ""
+	}
 	for _, f := range m.stringFields() {
 		if !utf8.ValidString(*f.v) {
 			return f.name
