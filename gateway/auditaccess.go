@@ -1,30 +1,28 @@
 package gateway
 
-import (
-	"context"
-	"fmt"
-	"net/http"
-	"strings"
-)
+import "net/http"
 
 // requireAny is require for a route that more than one role may use; the
-// handler then decides what each may see.
+// handler then decides what each may see. It hands the request to require
+// with the first role the caller holds (or, when it holds none, the first
+// role, for require's own refusal), so that every check require makes
+// applies here too.
 func (g *Gateway) requireAny(roles []string, h http.HandlerFunc) http.HandlerFunc {
+	byRole := make(map[string]http.HandlerFunc, len(roles))
+	for _, role := range roles {
+		byRole[role] = g.require(role, h)
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, e := g.auth.authenticate(r)
-		if e != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="holdfast"`)
-			writeError(w, e)
-			return
-		}
-		for _, role := range roles {
-			if c.may(role) {
-				h(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
-				return
+		role := roles[0]
+		if c, e := g.auth.authenticate(r); e == nil {
+			for _, ro := range roles {
+				if c.may(ro) {
+					role = ro
+					break
+				}
 			}
 		}
-		writeError(w, &APIError{Status: http.StatusForbidden, Code: CodeForbidden,
-			Message: fmt.Sprintf("token %q has role %s; this needs %s", c.Name, c.Role, strings.Join(roles, " or "))})
+		byRole[role](w, r)
 	}
 }
 
