@@ -186,4 +186,10 @@ func TestAuditTenantIsReserved(t *testing.T) {
 	if len(stored.Versions) != 1 {
 		t.Fatalf("audit record %s has %d versions after the forged edit and delete", real.ID, len(stored.Versions))
 	}
+	// And the chain in the bucket (S3 this time) verifies: nothing
+	// forged got into it.
+	d.waitDrained(60 * time.Second)
+	if out, ok := d.auditVerify(t); !ok || !strings.Contains(out, "node e2e chain") || !strings.Contains(out, "ok: every chain") {
+		t.Fatalf("holdfast audit verify on S3:\n%s", out)
+	}
 }

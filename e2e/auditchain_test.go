@@ -29,7 +29,7 @@ func newFSDaemon(t *testing.T) (*daemon, string) {
 
 // auditVerify runs `holdfast audit verify` and returns its output and
 // whether it succeeded.
-func (d *daemon) auditVerify(t *testing.T) (string, bool) {
+func (d *daemon) auditVerify(t testing.TB) (string, bool) {
 	t.Helper()
 	cmd := exec.Command(d.bin, "audit", "verify", "-config", d.cfgPath)
 	var out bytes.Buffer
