@@ -174,8 +174,12 @@ func (m *Message) reflectCanonical() []byte {
 }
 
 // Seal fills the derived fields (ID, SHA256) and normalises times to UTC.
-// Call it once every content field is final.
+// Call it once every content field is final. A string that is not valid
+// UTF-8 is made valid first (see makeValid), so that the hash is that of
+// the record a reader decodes; the ingest edges refuse such records
+// before they get here (InvalidUTF8).
 func (m *Message) Seal() {
+	m.makeValid()
 	m.ID = MessageID(m.Tenant, m.Platform, m.SourceID)
 	m.SentAt = m.SentAt.UTC()
 	m.ReceivedAt = m.ReceivedAt.UTC()

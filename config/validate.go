@@ -61,6 +61,7 @@ func (c *Config) Validate() error {
 		c.validateSearch,
 		c.validateEdge,
 		c.validateAudit,
+		c.validateReservedTenants,
 	} {
 		if err := check(); err != nil {
 			return err

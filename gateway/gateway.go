@@ -226,6 +226,10 @@ func New(cfg Config, deps Deps, log *logrus.Entry) (*Gateway, error) {
 		g.closeStores()
 		return nil, err
 	}
+	if g.auditor.chain, err = openAuditChain(cfg.DataDir, g.storedAudit); err != nil {
+		g.closeStores()
+		return nil, err
+	}
 	g.metrics.spoolBytes = g.spool.Size
 	g.metrics.spoolPendingRecord = func() int64 { return int64(g.spool.LastLSN() + 1 - g.spool.Watermark()) }
 	g.metrics.ledgerReplay = g.replayBacklog

@@ -112,7 +112,7 @@ func (g *Gateway) search(w http.ResponseWriter, r *http.Request, action string, 
 		e = g.heldFilter(&req)
 	}
 	ev := newAuditEvent(r, action)
-	ev.Query = p.auditView()
+	ev.Query, ev.Escaped = p.auditView()
 	if e != nil {
 		ev.Status = e.Status
 		if err := g.audit(r.Context(), ev); err != nil {
@@ -303,9 +303,11 @@ func parseBound(s string, end bool) (time.Time, error) {
 }
 
 // auditView is what the audit record keeps of a search: every parameter
-// that was set.
-func (p searchParams) auditView() map[string]any {
+// that was set, those that are not valid UTF-8 Go-quoted and named in
+// escaped (see AuditEvent.Escaped).
+func (p searchParams) auditView() (_ map[string]any, escaped []string) {
 	out := map[string]any{}
+	p, escaped = p.quoteInvalid()
 	b, _ := json.Marshal(p)
 	_ = json.Unmarshal(b, &out)
 	for k, v := range out {
@@ -330,5 +332,5 @@ func (p searchParams) auditView() map[string]any {
 			}
 		}
 	}
-	return out
+	return out, escaped
 }

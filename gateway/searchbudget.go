@@ -137,8 +137,9 @@ func (g *Gateway) queryTooLong(r *http.Request, action string, p searchParams) *
 		Message: fmt.Sprintf("the query is %d bytes long; the limit (search.%s) is %d: search for fewer or shorter terms",
 			len(p.Q), querystring.LimitQueryBytes, m)}
 	ev := newAuditEvent(r, action)
-	ev.Query = p.auditView()
-	ev.Query["q"] = cutUTF8(p.Q, auditedQueryBytes) + "…"
+	ev.Query, ev.Escaped = p.auditView()
+	q, _ := ev.Query["q"].(string) // Go-quoted by auditView when not UTF-8
+	ev.Query["q"] = cutUTF8(q, auditedQueryBytes) + "…"
 	ev.Query["q_bytes"] = len(p.Q)
 	ev.Status = e.Status
 	if err := g.audit(r.Context(), ev); err != nil {

@@ -24,7 +24,7 @@ func (g *Gateway) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/messages", g.require(RoleIngest, g.handleIngest))
 	mux.HandleFunc("POST /v1/sources/{platform}", g.handleSource)
-	mux.HandleFunc("GET /v1/messages/{id}", g.require(RoleSupervisor, g.handleGetMessage))
+	mux.HandleFunc("GET /v1/messages/{id}", g.requireAny([]string{RoleSupervisor, RoleAuditor}, g.handleGetMessage))
 	mux.HandleFunc("GET /v1/search", g.require(RoleSupervisor, g.handleSearch))
 	mux.HandleFunc("POST /v1/search", g.require(RoleSupervisor, g.handleSearch))
 	mux.HandleFunc("GET /v1/audit", g.require(RoleAuditor, g.handleAudit))
@@ -139,6 +139,9 @@ func acceptedOf(recs []*record) []accepted {
 // once storage has the records. The records come back with their ids and
 // versions; nothing is accepted when it fails.
 func (g *Gateway) accept(ctx context.Context, decoded []journal.Record, now time.Time, stored bool) ([]*record, *APIError) {
+	if e := admit(ctx, decoded); e != nil {
+		return nil, e
+	}
 	rules, e := g.currentRules()
 	if e != nil {
 		return nil, e
@@ -305,6 +308,11 @@ func (g *Gateway) handleGetMessage(w http.ResponseWriter, r *http.Request) {
 			v.Holds, _ = g.retention.HeldBy(v.Segment)
 		}
 		out = append(out, v)
+	}
+	// Audit records are the auditor's, messages the supervisor's: to
+	// anyone else they do not exist.
+	if len(out) > 0 && !callerOf(r).mayRead(out[0].Tenant) {
+		out = nil
 	}
 	ev := newAuditEvent(r, AuditReadMessage)
 	ev.Target, ev.Status = id, http.StatusOK

@@ -36,8 +36,10 @@ func Finish(m *archive.Message, raw []byte, line int, lim Limits, now time.Time)
 		return badField(l, "platform", "platform is required (e.g. wecom, slack, email, generic)")
 	case !namePattern.MatchString(m.Platform):
 		return badField(l, "platform", "platform %q must be lowercase letters, digits, '_', '.' or '-'", m.Platform)
-	case !namePattern.MatchString(m.Tenant) && m.Tenant != "_audit":
+	case !namePattern.MatchString(m.Tenant) && m.Tenant != AuditTenant:
 		return badField(l, "tenant", "tenant %q must be lowercase letters, digits, '_', '.' or '-' (at most 64)", m.Tenant)
+	case reserved(m.Tenant, m.Platform, l) != nil:
+		return reserved(m.Tenant, m.Platform, l)
 	case strings.TrimSpace(m.SourceID) == "":
 		return badField(l, "source_id", "source_id is required: the platform's own message id")
 	case !m.Action.Valid():
@@ -72,6 +74,9 @@ func Finish(m *archive.Message, raw []byte, line int, lim Limits, now time.Time)
 	}
 	if m.Raw == "" && len(raw) > 0 {
 		m.SetRaw(raw)
+	}
+	if f := m.InvalidUTF8(); f != "" {
+		return invalidUTF8(f, l)
 	}
 	return nil
 }

@@ -37,6 +37,8 @@ Usage:
   holdfast sweep run [-dry-run] | list | show ID
                                       retention sweeps and their reports
   holdfast bench ingest [flags]       measure ingest against MinIO, next to one PUT per message
+  holdfast audit verify [-config FILE] [-json]
+                                      check every node's audit hash chain from the bucket alone; names each gap and break
   holdfast version                    print the version
 
 Client commands take -server URL and -token T, or HOLDFAST_SERVER and HOLDFAST_TOKEN.
@@ -87,6 +89,8 @@ func run(ctx context.Context, args []string) error {
 		return runSweep(ctx, rest)
 	case "bench":
 		return runBench(ctx, rest)
+	case "audit":
+		return runAudit(ctx, rest)
 	case "version", "-version", "--version":
 		fmt.Println("holdfast", version)
 		return nil
