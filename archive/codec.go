@@ -302,34 +302,12 @@ func recordIn(plain []byte, e ManifestEntry) (Message, []byte, error) {
 // (valid only during the call) and its manifest entry until fn returns an
 // error.
 func (c *Codec) Scan(data []byte, fn func(Message, []byte, ManifestEntry) error) error {
-	man, err := segmentManifest(data, c.dec)
-	if err != nil {
-		return err
-	}
-	var (
-		plain   []byte
-		frameAt int64 = -1
-	)
-	for _, e := range man.Records {
-		if e.FrameOffset != frameAt {
-			if e.FrameOffset < 0 || e.FrameOffset+e.FrameLength > int64(len(data)) {
-				return fmt.Errorf("frame of %s v%d outside the segment: %w", e.ID, e.Version, ErrCorrupt)
-			}
-			plain, err = c.dec.DecodeAll(data[e.FrameOffset:e.FrameOffset+e.FrameLength], plain[:0])
-			if err != nil {
-				return fmt.Errorf("decode frame at %d: %w: %w", e.FrameOffset, err, ErrCorrupt)
-			}
-			frameAt = e.FrameOffset
-		}
-		m, line, err := recordIn(plain, e)
+	return c.ScanEach(data, func(m Message, line []byte, e ManifestEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if err := fn(m, line, e); err != nil {
-			return err
-		}
-	}
-	return nil
+		return fn(m, line, e)
+	})
 }
 
 // VerifyObject checks that data hashes to sha (hex).
