@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -175,7 +176,27 @@ type daemon struct {
 	cfgPath string
 	url     string
 	cmd     *exec.Cmd
-	logs    *bytes.Buffer
+	logs    *logBuffer
+}
+
+// logBuffer collects a daemon's output; a test may read it while the
+// daemon still writes (exec copies the output from a goroutine of its own).
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String is what the daemon wrote so far.
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // newDaemon writes a config for a node on s3 bucket and returns it, not yet
@@ -236,7 +257,7 @@ func tail(s string, n int) string {
 
 func (d *daemon) start() {
 	d.t.Helper()
-	d.logs = &bytes.Buffer{}
+	d.logs = &logBuffer{}
 	d.cmd = exec.Command(d.bin, "serve", "-config", d.cfgPath)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {

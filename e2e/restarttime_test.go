@@ -60,7 +60,7 @@ func TestRestartTimeIndependentOfBacklog(t *testing.T) {
 	d.kill()
 
 	// Restart and time it to the first message accepted.
-	d.logs = &bytes.Buffer{}
+	d.logs = &logBuffer{}
 	d.cmd = exec.Command(d.bin, "serve", "-config", d.cfgPath)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	start := time.Now()

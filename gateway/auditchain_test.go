@@ -37,7 +37,10 @@ func verifyTrail(t *testing.T, store archive.ObjectStore) *audit.Report {
 // one unbroken chain, and a restarted node continues it where it stopped.
 func TestAuditChainContinuesAcrossRestart(t *testing.T) {
 	dir, store := t.TempDir(), mustOpenStore(t)
-	n := mustStartNode(t, dir, store)
+	// 40 searches at once by one caller: the search budget's per-caller
+	// cap is not what this test is about.
+	unlimited := func(c *Config) { c.SearchesPerCaller = -1 }
+	n := mustStartNode(t, dir, store, unlimited)
 	audited := func(n *testNode, count int) {
 		var wg sync.WaitGroup
 		for i := 0; i < count; i++ {
@@ -53,7 +56,7 @@ func TestAuditChainContinuesAcrossRestart(t *testing.T) {
 	}
 	audited(n, 40)
 	n.stop()
-	n2 := mustStartNode(t, dir, store)
+	n2 := mustStartNode(t, dir, store, unlimited)
 	audited(n2, 15)
 	n2.waitSearchable()
 	rep := verifyTrail(t, store)
