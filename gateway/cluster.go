@@ -71,10 +71,16 @@ func (g *Gateway) handleCluster(w http.ResponseWriter, r *http.Request) {
 		}
 		quarantined = append(quarantined, list...)
 	}
+	duplicated, err := g.duplicatedSegments()
+	if err != nil {
+		writeError(w, internal(g, err, "list duplicated segments"))
+		return
+	}
 	if !g.auditOK(w, r, AuditReadCluster, "", nil, http.StatusOK) {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"node": g.cfg.NodeID, "members": members, "quarantined": quarantined})
+	writeJSON(w, http.StatusOK, map[string]any{"node": g.cfg.NodeID, "members": members,
+		"quarantined": quarantined, "duplicated": duplicated})
 }
 
 type joinRequest struct {

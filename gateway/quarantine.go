@@ -44,6 +44,32 @@ func (g *Gateway) quarantine() Quarantine {
 	return q
 }
 
+// Duplicated is what the gateway needs to show the segments that may
+// repeat a message version stored in another segment: a copy delivered
+// after its twin's claim was dropped, or a claim taken over from a segment
+// that arrived after all (see VersionClaimer). The index keeps one document
+// per version, so search shows one of the two; GET /v1/cluster lists these
+// segments so that no record in storage goes unaccounted for. The
+// ClusterAdmin that cmd/holdfast passes implements it too.
+type Duplicated interface {
+	// DuplicatedSegments lists the keys of those segments.
+	DuplicatedSegments() ([]string, error)
+}
+
+// duplicatedSegments lists the segments that may repeat versions stored
+// elsewhere; none without a cluster that tracks them.
+func (g *Gateway) duplicatedSegments() ([]string, error) {
+	d, ok := g.cluster.(Duplicated)
+	if !ok {
+		return []string{}, nil
+	}
+	keys, err := d.DuplicatedSegments()
+	if keys == nil {
+		keys = []string{}
+	}
+	return keys, err
+}
+
 // quarantinedSegments counts the distinct segments some node has
 // quarantined, for holdfast_index_quarantined_segments; -1 when unknown.
 func (g *Gateway) quarantinedSegments() int64 {

@@ -39,6 +39,8 @@ func (c adminCluster) Quarantined() ([]QuarantinedSegment, error) {
 	return out, err
 }
 
+func (c adminCluster) DuplicatedSegments() ([]string, error) { return c.node.DuplicatedSegments() }
+
 func (c adminCluster) RepairSegment(ctx context.Context, key, by string) error {
 	err := c.node.RepairSegment(ctx, key, by)
 	if errors.Is(err, cluster.ErrNotFound) {
@@ -49,12 +51,16 @@ func (c adminCluster) RepairSegment(ctx context.Context, key, by string) error {
 
 // mustStartAdminNode is mustStartNode with the cluster admin routes and the
 // replicated retention state.
-func mustStartAdminNode(t *testing.T) *testNode {
+func mustStartAdminNode(t *testing.T, opts ...func(*cluster.Config)) *testNode {
 	t.Helper()
 	dir := t.TempDir()
 	store := mustOpenStore(t)
-	node, err := cluster.Open(cluster.Config{NodeID: "n1", RaftListen: "127.0.0.1:0", Dir: filepath.Join(dir, "raft"), Bootstrap: true,
-		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond}, testLogger(t))
+	ccfg := cluster.Config{NodeID: "n1", RaftListen: "127.0.0.1:0", Dir: filepath.Join(dir, "raft"), Bootstrap: true,
+		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond}
+	for _, o := range opts {
+		o(&ccfg)
+	}
+	node, err := cluster.Open(ccfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,5 +187,50 @@ func TestClusterShowsAndRepairsQuarantine(t *testing.T) {
 	waitFor(t, "the repaired segment to be read again", func() bool { return n.follower.Stats().Quarantined == 2 })
 	if n.node.LastSeq() < 2 || !n.node.IsQuarantined(seg.Key) {
 		t.Fatalf("after the repair: last seq %d, quarantined %v", n.node.LastSeq(), n.node.IsQuarantined(seg.Key))
+	}
+}
+
+// GET /v1/cluster lists a segment the catalog marked as possibly repeating
+// a version stored elsewhere (here: its claim was taken over because it
+// arrived late, and it was stored after all): the index shows one record
+// per version, so this is how an operator sees the other (issue 11, "no
+// record may exist in storage that search cannot show").
+func TestClusterShowsDuplicatedSegments(t *testing.T) {
+	const takeover = 20 * time.Millisecond
+	n := mustStartAdminNode(t, func(c *cluster.Config) { c.ClaimTakeover = takeover })
+	var view struct {
+		Duplicated []string `json:"duplicated"`
+	}
+	code, _, b := n.do(http.MethodGet, "/v1/cluster", RoleAdmin, "", nil)
+	if err := json.Unmarshal(b, &view); err != nil || code != http.StatusOK || view.Duplicated == nil || len(view.Duplicated) != 0 {
+		t.Fatalf("GET /v1/cluster before: %d %s; want an empty duplicated list", code, b)
+	}
+	ctx := context.Background()
+	segment := func(name string) archive.Segment {
+		return archive.Segment{Key: "segments/acme/" + name + ".ndjson.zst", Tenant: "acme", SHA256: strings.Repeat("cd", 32), Count: 1}
+	}
+	late, other := segment("late"), segment("other")
+	claim := func(seg archive.Segment) archive.ClaimOutcome {
+		t.Helper()
+		out, err := n.node.ClaimVersions(ctx, []archive.SegmentClaims{{Segment: seg.Key,
+			Versions: []archive.VersionClaim{{ID: "msg-1", Event: "send/v0"}}}})
+		if err != nil || len(out) != 1 || len(out[0]) != 1 {
+			t.Fatalf("claim for %s: %v %v", seg.Key, out, err)
+		}
+		return out[0][0]
+	}
+	if o := claim(late); !o.Won {
+		t.Fatalf("first claim: %+v", o)
+	}
+	time.Sleep(2 * takeover) // late's segment does not arrive in time
+	if o := claim(other); !o.Won {
+		t.Fatalf("claim after the takeover delay: %+v", o)
+	}
+	if err := n.node.SealSegments(ctx, []archive.Segment{other, late}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, b = n.do(http.MethodGet, "/v1/cluster", RoleAdmin, "", nil)
+	if err := json.Unmarshal(b, &view); err != nil || code != http.StatusOK || len(view.Duplicated) != 1 || view.Duplicated[0] != late.Key {
+		t.Fatalf("GET /v1/cluster after: %d %s; want duplicated [%s]", code, b, late.Key)
 	}
 }

@@ -72,6 +72,10 @@ func (c clusterAdmin) Quarantined() ([]gateway.QuarantinedSegment, error) {
 	return out, nil
 }
 
+var _ gateway.Duplicated = clusterAdmin{}
+
+func (c clusterAdmin) DuplicatedSegments() ([]string, error) { return c.node.DuplicatedSegments() }
+
 func (c clusterAdmin) RepairSegment(ctx context.Context, key, by string) error {
 	err := c.node.RepairSegment(ctx, key, by)
 	if errors.Is(err, cluster.ErrNotFound) {
