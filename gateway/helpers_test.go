@@ -113,8 +113,29 @@ func mustOpenStore(t testing.TB) *flakyStore {
 // mustStartNode starts a catalog and gateway in dir on store.
 func mustStartNode(t testing.TB, dir string, store archive.ObjectStore, opts ...nodeOption) *testNode {
 	t.Helper()
-	node, err := cluster.Open(cluster.Config{NodeID: "n1", RaftListen: "127.0.0.1:0", Dir: filepath.Join(dir, "raft"), Bootstrap: true,
-		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond}, testLogger(t))
+	return startNode(t, dir, store, nodeSetup{}, opts...)
+}
+
+// nodeSetup is how a test node differs from mustStartNode's: its catalog's
+// config, its index's search limits, a wrapper around its searcher, and
+// whether it serves the cluster admin and retention routes (admin: the
+// catalog as Retention, the follower as Indexed, quarantines recorded).
+type nodeSetup struct {
+	cluster func(*cluster.Config)
+	limits  index.Limits
+	wrap    func(Searcher) Searcher
+	admin   bool
+}
+
+// startNode starts a catalog and gateway in dir on store as setup says.
+func startNode(t testing.TB, dir string, store archive.ObjectStore, setup nodeSetup, opts ...nodeOption) *testNode {
+	t.Helper()
+	ccfg := cluster.Config{NodeID: "n1", RaftListen: "127.0.0.1:0", Dir: filepath.Join(dir, "raft"), Bootstrap: true,
+		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond}
+	if setup.cluster != nil {
+		setup.cluster(&ccfg)
+	}
+	node, err := cluster.Open(ccfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,22 +154,37 @@ func mustStartNode(t testing.TB, dir string, store archive.ObjectStore, opts ...
 		SegmentMaxBytes: 1 << 20, SegmentMaxAge: 200 * time.Millisecond,
 		Retention: mustPeriod(t, "7y"), RetentionFloor: time.Hour, Tokens: tokens,
 	}
+	if setup.admin {
+		conf := config.Default()
+		cfg.CompilePolicies = conf.Rules
+	}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	ix, err := index.Open(index.Config{Dir: filepath.Join(dir, "index")}, testLogger(t))
+	ix, err := index.Open(index.Config{Dir: filepath.Join(dir, "index"), Limits: setup.limits}, testLogger(t))
 	if err != nil {
 		node.Close()
 		t.Fatal(err)
 	}
 	follower := index.NewFollower(ix, node, store, testLogger(t))
+	if setup.admin {
+		follower.SetQuarantiner(node)
+	}
 	follower.Start(context.Background())
-	gw, err := New(cfg, Deps{Store: store, Catalog: node, Searcher: ix, Sources: map[string]Source{
+	var searcher Searcher = ix
+	if setup.wrap != nil {
+		searcher = setup.wrap(ix)
+	}
+	deps := Deps{Store: store, Catalog: node, Searcher: searcher, Sources: map[string]Source{
 		"slack": {Source: journal.Slack{SigningSecret: testSlackSecret}, Tenant: "slackco", Signed: true},
 		"wecom": {Source: journal.WeCom{}, Tenant: "wecomco"},
 
 		"dingtalk": {Source: journal.DingTalk{AppSecret: testDingTalkSecret}, Tenant: "dingco", Signed: true},
-	}}, testLogger(t))
+	}}
+	if setup.admin {
+		deps.Cluster, deps.Indexed, deps.Retention = adminCluster{node}, follower, node
+	}
+	gw, err := New(cfg, deps, testLogger(t))
 	if err != nil {
 		node.Close()
 		t.Fatal(err)

@@ -6,15 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/holdfast/holdfast/archive"
 	"github.com/holdfast/holdfast/cluster"
-	"github.com/holdfast/holdfast/config"
-	"github.com/holdfast/holdfast/index"
 )
 
 // adminCluster is the ClusterAdmin and Quarantine of one catalog node, as
@@ -53,50 +50,12 @@ func (c adminCluster) RepairSegment(ctx context.Context, key, by string) error {
 // replicated retention state.
 func mustStartAdminNode(t *testing.T, opts ...func(*cluster.Config)) *testNode {
 	t.Helper()
-	dir := t.TempDir()
-	store := mustOpenStore(t)
-	ccfg := cluster.Config{NodeID: "n1", RaftListen: "127.0.0.1:0", Dir: filepath.Join(dir, "raft"), Bootstrap: true,
-		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond}
-	for _, o := range opts {
-		o(&ccfg)
-	}
-	node, err := cluster.Open(ccfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := node.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var tokens []Token
-	for role, secret := range testTokens {
-		tokens = append(tokens, Token{Name: role, Role: role, TokenSHA256: HashToken(secret)})
-	}
-	cfg := Config{
-		NodeID: "n1", DataDir: filepath.Join(dir, "gw"), Listen: "127.0.0.1:0",
-		SegmentMaxBytes: 1 << 20, SegmentMaxAge: 200 * time.Millisecond,
-		Retention: mustPeriod(t, "7y"), RetentionFloor: time.Hour, Tokens: tokens,
-	}
-	conf := config.Default()
-	cfg.CompilePolicies = conf.Rules
-	ix, err := index.Open(index.Config{Dir: filepath.Join(dir, "index")}, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	follower := index.NewFollower(ix, node, store, testLogger(t))
-	follower.SetQuarantiner(node)
-	follower.Start(context.Background())
-	gw, err := New(cfg, Deps{Store: store, Catalog: node, Searcher: ix, Cluster: adminCluster{node}, Indexed: follower, Retention: node}, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	n := &testNode{t: t, dir: dir, store: store, node: node, ix: ix, follower: follower, gw: gw, url: "http://" + gw.Addr()}
-	t.Cleanup(n.stop)
-	return n
+	setup := nodeSetup{admin: true, cluster: func(c *cluster.Config) {
+		for _, o := range opts {
+			o(c)
+		}
+	}}
+	return startNode(t, t.TempDir(), mustOpenStore(t), setup)
 }
 
 func apiErrorOf(t *testing.T, body []byte) APIError {

@@ -6,14 +6,12 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/holdfast/holdfast/cluster"
 	"github.com/holdfast/holdfast/index"
 	"github.com/holdfast/holdfast/index/querystring"
 )
@@ -28,54 +26,8 @@ var budgetLimits = index.Limits{
 // and its searcher wrapped by wrap (nil: none).
 func mustStartBudgetNode(t *testing.T, wrap func(Searcher) Searcher, opts ...nodeOption) *testNode {
 	t.Helper()
-	dir := t.TempDir()
-	store := mustOpenStore(t)
-	node, err := cluster.Open(cluster.Config{NodeID: "n1", RaftListen: "127.0.0.1:0", Dir: filepath.Join(dir, "raft"), Bootstrap: true,
-		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond}, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := node.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var tokens []Token
-	for role, secret := range testTokens {
-		tokens = append(tokens, Token{Name: role, Role: role, TokenSHA256: HashToken(secret)})
-	}
-	cfg := Config{
-		NodeID: "n1", DataDir: filepath.Join(dir, "gw"), Listen: "127.0.0.1:0",
-		MaxBodyBytes: 32 << 20, MaxFieldBytes: 1 << 20, SpoolMaxBytes: 64 << 20,
-		SegmentMaxBytes: 1 << 20, SegmentMaxAge: 200 * time.Millisecond,
-		Retention: mustPeriod(t, "7y"), RetentionFloor: time.Hour, Tokens: tokens,
-		SearchMaxQueryBytes: budgetLimits.MaxBytes,
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	ix, err := index.Open(index.Config{Dir: filepath.Join(dir, "index"), Limits: budgetLimits}, testLogger(t))
-	if err != nil {
-		node.Close()
-		t.Fatal(err)
-	}
-	follower := index.NewFollower(ix, node, store, testLogger(t))
-	follower.Start(context.Background())
-	var s Searcher = ix
-	if wrap != nil {
-		s = wrap(ix)
-	}
-	gw, err := New(cfg, Deps{Store: store, Catalog: node, Searcher: s}, testLogger(t))
-	if err != nil {
-		node.Close()
-		t.Fatal(err)
-	}
-	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	n := &testNode{t: t, dir: dir, store: store, node: node, ix: ix, follower: follower, gw: gw, url: "http://" + gw.Addr()}
-	t.Cleanup(n.stop)
-	return n
+	limits := func(c *Config) { c.SearchMaxQueryBytes = budgetLimits.MaxBytes }
+	return startNode(t, t.TempDir(), mustOpenStore(t), nodeSetup{limits: budgetLimits, wrap: wrap}, append([]nodeOption{limits}, opts...)...)
 }
 
 // wantBudgetError checks an answer is status with code, field q and limit.
