@@ -248,6 +248,7 @@ func (f *Follower) follow(ctx context.Context, s fetched, err error) bool {
 			f.log.WithFields(logrus.Fields{"segment": s.Segment.Key, "seq": s.Seq}).WithError(err).
 				Info("segment no longer at this catalog position; going on")
 			if err := f.ix.skip(s.Seq); err == nil {
+				f.clearErr() // not retrying it any more
 				return true
 			}
 		}
@@ -314,9 +315,7 @@ func (f *Follower) quarantine(ctx context.Context, q Quarantiner, s fetched, cau
 		}
 	}
 	f.quarantined.Add(1)
-	f.mu.Lock()
-	f.lastErr = ""
-	f.mu.Unlock()
+	f.clearErr()
 	log.WithFields(logrus.Fields{"severity": "critical", "reason": cause.Error()}).
 		Error("segment quarantined: storage holds it corrupt or has lost it; indexing goes on past it, its records are not searchable on this node until it is repaired (holdfast repair)")
 	for attempt := 0; ; attempt++ {
@@ -357,6 +356,12 @@ func (f *Follower) unquarantine(ctx context.Context, segs ...fetched) {
 
 func (f *Follower) succeeded(segments int) {
 	f.indexed.Add(uint64(segments))
+	f.clearErr()
+}
+
+// clearErr forgets the error of the segment retried: it is indexed,
+// quarantined or no longer listed.
+func (f *Follower) clearErr() {
 	f.mu.Lock()
 	f.lastErr = ""
 	f.mu.Unlock()
