@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,34 +19,11 @@ import (
 // API and returns, for each "id/vN", the sha256 of every record of it.
 func bucketHashes(t testing.TB, c *minio.Client, bucket string) map[string][]string {
 	t.Helper()
-	ctx := context.Background()
-	codec, err := archive.NewCodec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer codec.Close()
 	out := map[string][]string{}
-	for obj := range c.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: "segments/", Recursive: true, WithVersions: true}) {
-		if obj.Err != nil {
-			t.Fatal(obj.Err)
-		}
-		r, err := c.GetObject(ctx, bucket, obj.Key, minio.GetObjectOptions{VersionID: obj.VersionID})
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(r)
-		r.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := codec.Scan(data, func(m archive.Message, _ []byte, _ archive.ManifestEntry) error {
-			k := fmt.Sprintf("%s/v%d", m.ID, m.Version)
-			out[k] = append(out[k], m.SHA256)
-			return nil
-		}); err != nil {
-			t.Fatalf("segment %s: %v", obj.Key, err)
-		}
-	}
+	scanBucket(t, c, bucket, func(m archive.Message) {
+		k := fmt.Sprintf("%s/v%d", m.ID, m.Version)
+		out[k] = append(out[k], m.SHA256)
+	})
 	return out
 }
 

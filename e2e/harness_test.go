@@ -361,10 +361,10 @@ func minioClient(t testing.TB, e s3Env) *minio.Client {
 	return c
 }
 
-// bucketRecords lists every segment version in bucket through the S3 API,
-// decodes each (verifying every record's hash) and counts how often each
-// message version is stored.
-func bucketRecords(t testing.TB, c *minio.Client, bucket string) (map[string]int, []minio.ObjectInfo) {
+// scanBucket lists every segment version in bucket through the S3 API,
+// decodes each (verifying every record's hash) and calls fn with each
+// record; it returns the object versions read.
+func scanBucket(t testing.TB, c *minio.Client, bucket string, fn func(archive.Message)) []minio.ObjectInfo {
 	t.Helper()
 	ctx := context.Background()
 	codec, err := archive.NewCodec()
@@ -372,7 +372,6 @@ func bucketRecords(t testing.TB, c *minio.Client, bucket string) (map[string]int
 		t.Fatal(err)
 	}
 	defer codec.Close()
-	counts := map[string]int{}
 	var objects []minio.ObjectInfo
 	for obj := range c.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: "segments/", Recursive: true, WithVersions: true}) {
 		if obj.Err != nil {
@@ -389,12 +388,23 @@ func bucketRecords(t testing.TB, c *minio.Client, bucket string) (map[string]int
 			t.Fatal(err)
 		}
 		if err := codec.Scan(data, func(m archive.Message, _ []byte, _ archive.ManifestEntry) error {
-			counts[fmt.Sprintf("%s/v%d", m.ID, m.Version)]++
+			fn(m)
 			return nil
 		}); err != nil {
 			t.Fatalf("segment %s: %v", obj.Key, err)
 		}
 	}
+	return objects
+}
+
+// bucketRecords counts how often each message version ("id/vN") is stored
+// in bucket, and returns the segment versions read.
+func bucketRecords(t testing.TB, c *minio.Client, bucket string) (map[string]int, []minio.ObjectInfo) {
+	t.Helper()
+	counts := map[string]int{}
+	objects := scanBucket(t, c, bucket, func(m archive.Message) {
+		counts[fmt.Sprintf("%s/v%d", m.ID, m.Version)]++
+	})
 	return counts, objects
 }
 
